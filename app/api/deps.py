@@ -1,0 +1,54 @@
+"""Request dependencies: settings, a session that commits once per request, shared services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.db.engine import session_factory
+from app.forecasting.sessions import PredictorCache
+from app.jobs.backends import JobBackend
+
+
+def get_app_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+def get_session(settings: SettingsDep) -> Iterator[Session]:
+    """One session per request: commit on success, roll back on any error."""
+    session = session_factory(settings.resolved_database_url())()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_backend(request: Request) -> JobBackend:
+    """The job backend started with the app."""
+    return request.app.state.backend  # type: ignore[no-any-return]
+
+
+BackendDep = Annotated[JobBackend, Depends(get_backend)]
+
+
+def get_predictors(request: Request) -> PredictorCache:
+    """The ONNX session cache."""
+    return request.app.state.predictors  # type: ignore[no-any-return]
+
+
+PredictorsDep = Annotated[PredictorCache, Depends(get_predictors)]

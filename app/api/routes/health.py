@@ -1,0 +1,39 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from app.api.deps import SettingsDep
+from app.db import migrate
+from app.schemas.health import Health, Readiness
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """The process is up."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+def readyz(settings: SettingsDep) -> Readiness | JSONResponse:
+    """The database answers and its schema is at the migration head."""
+    url = settings.resolved_database_url()
+    head = migrate.head_revision(url)
+    try:
+        current = migrate.current_revision(url)
+    except Exception as exc:  # any driver error means not ready
+        body = Readiness(status="unavailable", database=f"error: {exc}", revision=None, head=head)
+        return JSONResponse(status_code=503, content=body.model_dump())
+    if current != head:
+        body = Readiness(
+            status="migrations pending (run `tickercast db upgrade`)",
+            database="ok",
+            revision=current,
+            head=head,
+        )
+        return JSONResponse(status_code=503, content=body.model_dump())
+    return Readiness(status="ready", database="ok", revision=current, head=head)

@@ -1,0 +1,78 @@
+"""PUT/GET /prices/{ticker}."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from app.api.deps import SessionDep, SettingsDep
+from app.core.errors import InvalidInput, TickerNotFound
+from app.prices import service, store
+from app.schemas.common import TickerPath
+from app.schemas.prices import BarOut, ImportOut, PricesOut
+
+router = APIRouter(prefix="/prices", tags=["prices"])
+
+# 50 MB is about 600k rows of yfinance CSV, more than any daily history.
+MAX_CSV_BYTES = 50 * 1024 * 1024
+CSV_EXAMPLE = (
+    "Date,Open,High,Low,Close,Adj Close,Volume\n"
+    "2018-12-31,2498.94,2509.24,2482.82,2506.85,2506.85,3442870000\n"
+)
+CSV_REQUEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}},
+    }
+}
+
+
+@router.put("/{ticker}", response_model=ImportOut, openapi_extra=CSV_REQUEST_BODY)
+async def import_prices(
+    ticker: TickerPath, request: Request, session: SessionDep, settings: SettingsDep
+) -> ImportOut:
+    """Import daily bars from a CSV body (Date,Open,High,Low,Close[,Adj Close][,Volume])."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("text/csv", "text/plain", "application/csv"):
+        raise InvalidInput(
+            f"Content-Type must be text/csv (got {content_type or 'none'!r}); "
+            "send the file with `curl -T FILE -H 'Content-Type: text/csv'`."
+        )
+    body = await request.body()
+    if len(body) > MAX_CSV_BYTES:
+        raise InvalidInput(f"CSV body is {len(body)} bytes; the limit is {MAX_CSV_BYTES}.")
+    summary = service.import_csv(
+        session, ticker=ticker, text=body, calendar=settings.default_calendar
+    )
+    return ImportOut(**summary.__dict__)
+
+
+@router.get("/{ticker}", response_model=PricesOut)
+def get_prices(
+    ticker: TickerPath,
+    session: SessionDep,
+    start: Annotated[dt.date | None, Query(description="First day (inclusive)")] = None,
+    end: Annotated[dt.date | None, Query(description="Last day (inclusive)")] = None,
+) -> PricesOut:
+    """Stored daily bars of a ticker."""
+    if start is not None and end is not None and start > end:
+        raise InvalidInput(f"start ({start}) must not be after end ({end}).")
+    info = store.get_ticker(session, ticker=ticker)
+    if info is None:
+        raise TickerNotFound(ticker)
+    frame = store.load_bars(session, ticker=ticker, start=start, end=end)
+    bars = [
+        BarOut(
+            date=day.date(),
+            open=row.open,
+            high=row.high,
+            low=row.low,
+            close=row.close,
+            adj_close=None if row.adj_close != row.adj_close else row.adj_close,
+            volume=None if row.volume != row.volume else row.volume,
+        )
+        for day, row in zip(frame.index, frame.itertuples(index=False), strict=True)
+    ]
+    return PricesOut(ticker=ticker, calendar=info.calendar, count=len(bars), bars=bars)

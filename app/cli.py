@@ -1,0 +1,124 @@
+"""The `tickercast` command line: serve, migrate, import prices."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from app.core.config import Settings, get_settings
+from app.core.errors import TickercastError
+from app.schemas.common import TICKER_PATTERN, TICKER_RULE
+
+
+def _ticker(value: str) -> str:
+    if not re.fullmatch(TICKER_PATTERN, value):
+        raise argparse.ArgumentTypeError(f"invalid ticker {value!r}: {TICKER_RULE}")
+    return value.upper()
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the API with uvicorn (SQLite databases are migrated first)."""
+    import uvicorn
+
+    from app.db import migrate
+
+    url = settings.resolved_database_url()
+    if make_url(url).get_backend_name() == "sqlite" and not args.no_migrate:
+        migrate.upgrade(url)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level,
+    )
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply, revert or show migrations."""
+    from app.db import migrate
+
+    url = settings.resolved_database_url()
+    if args.action == "upgrade":
+        migrate.upgrade(url, args.revision or "head")
+    elif args.action == "downgrade":
+        migrate.downgrade(url, args.revision or "base")
+    print(
+        f"{make_url(url).render_as_string(hide_password=True)}: "
+        f"revision {migrate.current_revision(url)} (head {migrate.head_revision(url)})"
+    )
+    return 0
+
+
+def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
+    """Import a CSV or the bundled sample into the price table."""
+    from app.db.engine import session_scope
+    from app.prices import service
+
+    url = settings.resolved_database_url()
+    with session_scope(url) as session:
+        if args.action == "load-sample":
+            summary = service.load_sample(session, calendar=settings.default_calendar)
+        else:
+            text = Path(args.file).read_bytes()
+            summary = service.import_csv(
+                session,
+                ticker=args.ticker,
+                text=text,
+                calendar=args.calendar or settings.default_calendar,
+            )
+    print(
+        f"{summary.ticker}: imported {summary.rows} bars ({summary.first} to {summary.last}); "
+        f"{summary.stored_rows} stored in all"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and --help)."""
+    parser = argparse.ArgumentParser(prog="tickercast", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-migrate", action="store_true", help="skip migrating SQLite")
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database migrations")
+    db.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    db.add_argument("revision", nargs="?", help="target revision (default head / base)")
+    db.set_defaults(func=cmd_db)
+
+    prices = sub.add_parser("prices", help="import daily prices")
+    psub = prices.add_subparsers(dest="action", required=True)
+    imp = psub.add_parser("import", help="import a yfinance-style CSV for a ticker")
+    imp.add_argument("ticker", type=_ticker)
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--calendar", help="exchange_calendars name (default XNYS)")
+    sample = psub.add_parser("load-sample", help="import the bundled S&P 500 sample as ^GSPC")
+    for p in (imp, sample):
+        p.set_defaults(func=cmd_prices)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `tickercast` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args, get_settings()))
+    except TickercastError as exc:
+        print(f"tickercast: error: {exc.message}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"tickercast: error: no such file: {exc.filename}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

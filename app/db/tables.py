@@ -1,0 +1,173 @@
+"""Tables (SQLAlchemy 2 typed mappings). The schema itself comes only from Alembic migrations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    """Timezone-aware now in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Stores UTC and always reads back timezone-aware (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        dict[str, Any]: JSON,
+        dt.datetime: UTCDateTime(),
+    }
+
+
+class TickerInfo(Base):
+    """What we know of a ticker besides its bars: its exchange calendar and last refresh."""
+
+    __tablename__ = "ticker"
+
+    symbol: Mapped[str] = mapped_column(String(15), primary_key=True)
+    calendar: Mapped[str] = mapped_column(String(16))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))
+    refreshed_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PriceBar(Base):
+    """One daily bar per ticker and exchange day."""
+
+    __tablename__ = "price_bar"
+
+    ticker: Mapped[str] = mapped_column(
+        String(15), ForeignKey("ticker.symbol", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    open: Mapped[float] = mapped_column(Float)
+    high: Mapped[float] = mapped_column(Float)
+    low: Mapped[float] = mapped_column(Float)
+    close: Mapped[float] = mapped_column(Float)
+    adj_close: Mapped[float | None] = mapped_column(Float)
+    volume: Mapped[float | None] = mapped_column(Float)
+
+
+class TrainingJob(Base):
+    """A training request; this table is the source of truth for job state."""
+
+    __tablename__ = "training_job"
+    __table_args__ = (Index("ix_training_job_ticker_status", "ticker", "status"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    ticker: Mapped[str] = mapped_column(String(15))
+    config: Mapped[dict[str, Any]]
+    # SHA-256 of the canonical request, to find a duplicate queued or running job.
+    config_hash: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    message: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    backend: Mapped[str] = mapped_column(String(16), default="local")
+    worker: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    model_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("model_version.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    model_version: Mapped[ModelVersion | None] = relationship(lazy="joined")
+    started_at: Mapped[dt.datetime | None]
+    heartbeat_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+
+class ModelVersion(Base):
+    """A registered, trained model: weights, ONNX graph, scalers and what it was trained on."""
+
+    __tablename__ = "model_version"
+    __table_args__ = (
+        UniqueConstraint("ticker", "version", name="uq_model_version_ticker_version"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    ticker: Mapped[str] = mapped_column(String(15), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    model_type: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict[str, Any]]
+    scalers: Mapped[dict[str, Any]]
+    metrics: Mapped[dict[str, Any]]
+    calendar: Mapped[str] = mapped_column(String(16))
+    data_start: Mapped[dt.date] = mapped_column(Date)
+    data_end: Mapped[dt.date] = mapped_column(Date)
+    data_rows: Mapped[int] = mapped_column(Integer)
+    data_sha256: Mapped[str] = mapped_column(String(64))
+    library_versions: Mapped[dict[str, Any]]
+    # Deferred: listings and forecasts never need the weights in memory.
+    keras_model: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    onnx_model: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ModelAlias(Base):
+    """A named pointer (for example `champion`) to one version of a ticker's model."""
+
+    __tablename__ = "model_alias"
+
+    ticker: Mapped[str] = mapped_column(String(15), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_version.id", ondelete="CASCADE")
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,243 @@
+"""Training-job queries and state changes; the `training_job` table is the source of truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.core.errors import Conflict, JobNotFound
+from app.db.tables import TrainingJob, utcnow
+
+QUEUED = "queued"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+CANCELLED = "cancelled"
+ACTIVE = (QUEUED, RUNNING)
+FINISHED = (SUCCEEDED, FAILED, CANCELLED)
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+
+
+def config_hash(ticker: str, config: dict[str, Any]) -> str:
+    """SHA-256 of the canonical request, so the same request maps to the same hash."""
+    canonical = json.dumps({"ticker": ticker, **config}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def find_active_duplicate(session: Session, *, ticker: str, digest: str) -> TrainingJob | None:
+    """A queued or running job for the same ticker and config, if any."""
+    return session.scalar(
+        select(TrainingJob)
+        .where(
+            TrainingJob.ticker == ticker,
+            TrainingJob.config_hash == digest,
+            TrainingJob.status.in_(ACTIVE),
+        )
+        .order_by(TrainingJob.created_at)
+        .limit(1)
+    )
+
+
+def create_job(
+    session: Session, *, ticker: str, config: dict[str, Any], backend: str
+) -> tuple[TrainingJob, bool]:
+    """Queue a job, or return the active duplicate; the flag says whether it is new."""
+    digest = config_hash(ticker, config)
+    existing = find_active_duplicate(session, ticker=ticker, digest=digest)
+    if existing is not None:
+        return existing, False
+    job = TrainingJob(
+        id=str(uuid.uuid4()),
+        ticker=ticker,
+        config=config,
+        config_hash=digest,
+        status=QUEUED,
+        progress={},
+        cancel_requested=False,
+        backend=backend,
+        attempts=0,
+        created_at=utcnow(),
+    )
+    session.add(job)
+    session.flush()
+    return job, True
+
+
+def get_job(session: Session, *, job_id: str) -> TrainingJob:
+    """One job, or JobNotFound."""
+    job = session.get(TrainingJob, job_id)
+    if job is None:
+        raise JobNotFound(f"No training job {job_id!r}. List jobs with `GET /jobs`.")
+    return job
+
+
+def list_jobs(
+    session: Session,
+    *,
+    ticker: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[TrainingJob]:
+    """Jobs, newest first, filtered by ticker and status."""
+    query = select(TrainingJob).order_by(TrainingJob.created_at.desc())
+    if ticker is not None:
+        query = query.where(TrainingJob.ticker == ticker)
+    if status is not None:
+        query = query.where(TrainingJob.status == status)
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def request_cancel(session: Session, *, job_id: str) -> TrainingJob:
+    """Cancel a queued job at once; ask a running one to stop at its next epoch end."""
+    job = get_job(session, job_id=job_id)
+    if job.status in FINISHED:
+        raise Conflict(f"Job {job_id} already finished with status {job.status!r}.")
+    now = utcnow()
+    cancelled = session.execute(
+        update(TrainingJob)
+        .where(TrainingJob.id == job_id, TrainingJob.status == QUEUED)
+        .values(status=CANCELLED, cancel_requested=True, finished_at=now, message="Cancelled.")
+    ).rowcount  # type: ignore[attr-defined]
+    if not cancelled:
+        session.execute(
+            update(TrainingJob)
+            .where(TrainingJob.id == job_id, TrainingJob.status == RUNNING)
+            .values(cancel_requested=True)
+        )
+    session.flush()
+    session.refresh(job)
+    return job
+
+
+def claim(session: Session, *, job_id: str, worker: str, pid: int | None) -> bool:
+    """Atomically move a queued job to running; False when someone else got it."""
+    now = utcnow()
+    claimed = session.execute(
+        update(TrainingJob)
+        .where(TrainingJob.id == job_id, TrainingJob.status == QUEUED)
+        .values(
+            status=RUNNING,
+            worker=worker,
+            pid=pid,
+            started_at=now,
+            heartbeat_at=now,
+            attempts=TrainingJob.attempts + 1,
+            progress={"stage": "starting"},
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    return bool(claimed)
+
+
+def next_queued(session: Session, *, backend: str, limit: int) -> list[str]:
+    """Ids of the oldest queued jobs for a backend."""
+    return list(
+        session.scalars(
+            select(TrainingJob.id)
+            .where(TrainingJob.status == QUEUED, TrainingJob.backend == backend)
+            .order_by(TrainingJob.created_at)
+            .limit(limit)
+        )
+    )
+
+
+def running_jobs(session: Session, *, backend: str | None = None) -> list[TrainingJob]:
+    """Jobs currently marked running."""
+    query = select(TrainingJob).where(TrainingJob.status == RUNNING)
+    if backend is not None:
+        query = query.where(TrainingJob.backend == backend)
+    return list(session.scalars(query))
+
+
+def count_running(session: Session, *, backend: str) -> int:
+    """How many jobs of a backend are running."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(TrainingJob)
+            .where(TrainingJob.status == RUNNING, TrainingJob.backend == backend)
+        )
+        or 0
+    )
+
+
+def set_pid(session: Session, *, job_id: str, pid: int) -> None:
+    """Record the process that runs a job."""
+    session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(pid=pid))
+
+
+def heartbeat(session: Session, *, job_id: str, progress: dict[str, Any] | None = None) -> bool:
+    """Refresh the heartbeat (and progress); returns whether cancellation was requested."""
+    values: dict[str, Any] = {"heartbeat_at": utcnow()}
+    if progress is not None:
+        values["progress"] = progress
+    session.execute(
+        update(TrainingJob)
+        .where(TrainingJob.id == job_id, TrainingJob.status == RUNNING)
+        .values(**values)
+    )
+    return bool(
+        session.scalar(select(TrainingJob.cancel_requested).where(TrainingJob.id == job_id))
+    )
+
+
+def set_message(session: Session, *, job_id: str, message: str | None) -> None:
+    """Attach a note a user should read (for example: trained on stored bars)."""
+    session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(message=message))
+
+
+def finish(
+    session: Session,
+    *,
+    job_id: str,
+    status: str,
+    error: str | None = None,
+    message: str | None = None,
+    model_version_id: int | None = None,
+    only_if_running: bool = True,
+) -> bool:
+    """Move a job to a final status; with only_if_running, a finished job is left alone."""
+    values: dict[str, Any] = {"status": status, "finished_at": utcnow()}
+    if error is not None:
+        values["error"] = error
+    if message is not None:
+        values["message"] = message
+    if model_version_id is not None:
+        values["model_version_id"] = model_version_id
+    query = update(TrainingJob).where(TrainingJob.id == job_id)
+    if only_if_running:
+        query = query.where(TrainingJob.status == RUNNING)
+    return bool(session.execute(query.values(**values)).rowcount)  # type: ignore[attr-defined]
+
+
+def requeue(session: Session, *, job_id: str, reason: str) -> bool:
+    """Put a running job whose worker died back in the queue."""
+    return bool(
+        session.execute(
+            update(TrainingJob)
+            .where(TrainingJob.id == job_id, TrainingJob.status == RUNNING)
+            .values(status=QUEUED, pid=None, worker=None, message=reason, progress={})
+        ).rowcount  # type: ignore[attr-defined]
+    )
+
+
+def stale_running(session: Session, *, older_than: dt.datetime) -> list[TrainingJob]:
+    """Running jobs whose last heartbeat is older than the cut-off."""
+    return list(
+        session.scalars(
+            select(TrainingJob).where(
+                TrainingJob.status == RUNNING, TrainingJob.heartbeat_at < older_than
+            )
+        )
+    )
+
+
+def set_worker(session: Session, *, job_id: str, worker: str) -> None:
+    """Record which host:pid runs a job."""
+    session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(worker=worker))

@@ -1,0 +1,135 @@
+"""Price service functions: import a CSV, refresh from the source, read for training."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from importlib import resources
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from app.core.errors import InvalidInput, PriceSourceError, TickerNotFound
+from app.prices import store
+from app.prices.csv_format import parse_price_csv
+from app.prices.sources import PriceSource
+
+SAMPLE_TICKER = "^GSPC"
+# Re-fetch a few sessions before the newest stored bar: the source may revise recent bars.
+REFRESH_OVERLAP_DAYS = 7
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import or refresh stored."""
+
+    ticker: str
+    rows: int
+    first: dt.date | None
+    last: dt.date | None
+    stored_rows: int
+
+
+@dataclass(frozen=True)
+class RefreshOutcome:
+    """The bars a job trains on, and what happened when the source was asked."""
+
+    frame: pd.DataFrame
+    calendar: str
+    note: str | None
+
+
+def _summary(session: Session, ticker: str, frame: pd.DataFrame) -> ImportSummary:
+    span = store.bar_range(session, ticker=ticker)
+    return ImportSummary(
+        ticker=ticker,
+        rows=len(frame),
+        first=frame.index[0].date() if len(frame) else None,
+        last=frame.index[-1].date() if len(frame) else None,
+        stored_rows=span[2] if span else 0,
+    )
+
+
+def import_csv(session: Session, *, ticker: str, text: str | bytes, calendar: str) -> ImportSummary:
+    """Parse the whole CSV first (refusing it whole on any bad line), then upsert its bars."""
+    frame = parse_price_csv(text)
+    existing = store.get_ticker(session, ticker=ticker)
+    store.ensure_ticker(
+        session,
+        ticker=ticker,
+        calendar=existing.calendar if existing else calendar,
+        source="csv",
+        timezone=existing.timezone if existing else None,
+    )
+    store.upsert_bars(session, ticker=ticker, frame=frame)
+    session.flush()
+    return _summary(session, ticker, frame)
+
+
+def load_sample(session: Session, *, calendar: str) -> ImportSummary:
+    """Import the S&P 500 sample series that ships with the package."""
+    text = resources.files("app").joinpath("data/GSPC.csv").read_bytes()
+    return import_csv(session, ticker=SAMPLE_TICKER, text=text, calendar=calendar)
+
+
+def refresh_bars(
+    session: Session,
+    *,
+    ticker: str,
+    source: PriceSource | None,
+    default_calendar: str,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> RefreshOutcome:
+    """Fetch new bars from the source into the table, then read the table for [start, end].
+
+    Falls back to stored bars when the source fails; with nothing stored, TickerNotFound.
+    """
+    note: str | None = None
+    span = store.bar_range(session, ticker=ticker)
+    if source is not None:
+        fetch_start = start
+        if span is not None:
+            fetch_start = span[1] - dt.timedelta(days=REFRESH_OVERLAP_DAYS)
+            if start is not None and start < span[0]:
+                fetch_start = start
+        try:
+            result = source.fetch(ticker, fetch_start, end)
+        except PriceSourceError as exc:
+            if span is None:
+                raise TickerNotFound(ticker) from exc
+            note = (
+                f"Price source {source.name} failed ({exc.message}); trained on the "
+                f"{span[2]} stored bars ({span[0]} to {span[1]})."
+            )
+        else:
+            store.ensure_ticker(
+                session,
+                ticker=ticker,
+                calendar=result.calendar,
+                source=result.source,
+                timezone=result.timezone,
+            )
+            written = store.upsert_bars(session, ticker=ticker, frame=result.frame)
+            info = store.get_ticker(session, ticker=ticker)
+            if info is not None:
+                info.refreshed_at = dt.datetime.now(dt.UTC)
+            session.flush()
+            note = f"Refreshed {written} bars from {source.name}."
+    elif span is None:
+        raise TickerNotFound(ticker)
+    else:
+        note = "No price source configured; trained on the stored bars."
+    frame = store.load_bars(session, ticker=ticker, start=start, end=end)
+    if frame.empty:
+        span = store.bar_range(session, ticker=ticker)
+        if span is None:
+            raise TickerNotFound(ticker)
+        raise InvalidInput(
+            f"No stored bars for {ticker!r} between start={start} and end={end}; "
+            f"stored bars run from {span[0]} to {span[1]}."
+        )
+    info = store.get_ticker(session, ticker=ticker)
+    return RefreshOutcome(
+        frame=frame, calendar=info.calendar if info else default_calendar, note=note
+    )

@@ -1,0 +1,128 @@
+"""Queries on stored bars (`price_bar`) and tickers (`ticker`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.db.tables import PriceBar, TickerInfo, utcnow
+
+FRAME_COLUMNS = ["open", "high", "low", "close", "adj_close", "volume"]
+# Rows per INSERT statement: SQLite allows 32766 bound parameters, 8 per row.
+UPSERT_CHUNK = 2000
+
+
+def _none_if_nan(value: float) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def ensure_ticker(
+    session: Session, *, ticker: str, calendar: str, source: str, timezone: str | None = None
+) -> TickerInfo:
+    """Create the ticker row, or update its calendar and source."""
+    row = session.get(TickerInfo, ticker)
+    if row is None:
+        row = TickerInfo(
+            symbol=ticker, calendar=calendar, source=source, timezone=timezone, created_at=utcnow()
+        )
+        session.add(row)
+    else:
+        row.calendar = calendar
+        row.source = source
+        row.timezone = timezone or row.timezone
+    session.flush()
+    return row
+
+
+def get_ticker(session: Session, *, ticker: str) -> TickerInfo | None:
+    """The ticker row, or None."""
+    return session.get(TickerInfo, ticker)
+
+
+def upsert_bars(session: Session, *, ticker: str, frame: pd.DataFrame) -> int:
+    """Insert or overwrite bars by (ticker, day); returns how many rows were written."""
+    if frame.empty:
+        return 0
+    rows = [
+        {
+            "ticker": ticker,
+            "day": day.date(),
+            "open": float(bar.open),
+            "high": float(bar.high),
+            "low": float(bar.low),
+            "close": float(bar.close),
+            "adj_close": _none_if_nan(float(bar.adj_close)),
+            "volume": _none_if_nan(float(bar.volume)),
+        }
+        for day, bar in zip(frame.index, frame.itertuples(index=False), strict=True)
+    ]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for start in range(0, len(rows), UPSERT_CHUNK):
+        stmt = insert(PriceBar).values(rows[start : start + UPSERT_CHUNK])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[PriceBar.ticker, PriceBar.day],
+            set_={c: stmt.excluded[c] for c in FRAME_COLUMNS},
+        )
+        session.execute(stmt)
+    return len(rows)
+
+
+def load_bars(
+    session: Session,
+    *,
+    ticker: str,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    last: int | None = None,
+) -> pd.DataFrame:
+    """Stored bars as a price frame (inclusive range); `last` keeps only the newest N."""
+    query = select(
+        PriceBar.day,
+        PriceBar.open,
+        PriceBar.high,
+        PriceBar.low,
+        PriceBar.close,
+        PriceBar.adj_close,
+        PriceBar.volume,
+    ).where(PriceBar.ticker == ticker)
+    if start is not None:
+        query = query.where(PriceBar.day >= start)
+    if end is not None:
+        query = query.where(PriceBar.day <= end)
+    if last is not None:
+        query = query.order_by(PriceBar.day.desc()).limit(last)
+    else:
+        query = query.order_by(PriceBar.day)
+    records = session.execute(query).all()
+    frame = pd.DataFrame(records, columns=["date", *FRAME_COLUMNS])
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame = frame.set_index("date").sort_index()
+    return frame.astype(float)
+
+
+def bar_range(session: Session, *, ticker: str) -> tuple[dt.date, dt.date, int] | None:
+    """First day, last day and count of stored bars, or None when there are none."""
+    first, last, count = session.execute(
+        select(func.min(PriceBar.day), func.max(PriceBar.day), func.count()).where(
+            PriceBar.ticker == ticker
+        )
+    ).one()
+    if not count:
+        return None
+    return first, last, count
+
+
+def frame_sha256(frame: pd.DataFrame) -> str:
+    """A stable hash of the dates and closes a model was trained on."""
+    digest = hashlib.sha256()
+    digest.update(np.asarray(frame.index.strftime("%Y-%m-%d"), dtype="U10").tobytes())
+    digest.update(np.ascontiguousarray(frame["close"].to_numpy(dtype=np.float64)).tobytes())
+    return digest.hexdigest()

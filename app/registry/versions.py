@@ -1,0 +1,232 @@
+"""Model registry queries: versions per ticker (max+1 with retry) and named aliases."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, defer
+
+from app.core.errors import ModelNotFound
+from app.db.tables import ModelAlias, ModelVersion, utcnow
+
+READY = "ready"
+# Version numbers are allocated as max+1; concurrent writers retry on the unique constraint.
+MAX_ALLOCATION_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """Everything a training run hands to the registry."""
+
+    ticker: str
+    model_type: str
+    target: str
+    config: dict[str, Any]
+    scalers: dict[str, Any]
+    metrics: dict[str, Any]
+    calendar: str
+    data_start: dt.date
+    data_end: dt.date
+    data_rows: int
+    data_sha256: str
+    library_versions: dict[str, Any]
+    keras_model: bytes
+    onnx_model: bytes
+    job_id: str | None = None
+
+
+def _without_blobs() -> tuple[Any, ...]:
+    return (defer(ModelVersion.keras_model), defer(ModelVersion.onnx_model))
+
+
+def register_version(session: Session, *, new: NewVersion) -> ModelVersion:
+    """Insert a ready version numbered max+1 for its ticker, retrying on a concurrent insert."""
+    last_error: IntegrityError | None = None
+    for _ in range(MAX_ALLOCATION_ATTEMPTS):
+        current = session.scalar(
+            select(func.max(ModelVersion.version)).where(ModelVersion.ticker == new.ticker)
+        )
+        row = ModelVersion(
+            ticker=new.ticker,
+            version=(current or 0) + 1,
+            model_type=new.model_type,
+            target=new.target,
+            status=READY,
+            config=new.config,
+            scalers=new.scalers,
+            metrics=new.metrics,
+            calendar=new.calendar,
+            data_start=new.data_start,
+            data_end=new.data_end,
+            data_rows=new.data_rows,
+            data_sha256=new.data_sha256,
+            library_versions=new.library_versions,
+            keras_model=new.keras_model,
+            onnx_model=new.onnx_model,
+            job_id=new.job_id,
+            created_at=utcnow(),
+        )
+        # A savepoint, so that losing the race rolls back only this insert.
+        savepoint = session.begin_nested()
+        session.add(row)
+        try:
+            session.flush()
+        except IntegrityError as exc:
+            savepoint.rollback()
+            last_error = exc
+            continue
+        savepoint.commit()
+        return row
+    raise RuntimeError(
+        f"could not allocate a version for {new.ticker} after "
+        f"{MAX_ALLOCATION_ATTEMPTS} attempts: {last_error}"
+    )
+
+
+def get_version(
+    session: Session, *, ticker: str, version: int, blobs: bool = False
+) -> ModelVersion:
+    """One version of a ticker's model, or ModelNotFound."""
+    query = select(ModelVersion).where(
+        ModelVersion.ticker == ticker, ModelVersion.version == version
+    )
+    if not blobs:
+        query = query.options(*_without_blobs())
+    row = session.scalar(query)
+    if row is None:
+        known = list_version_numbers(session, ticker=ticker)
+        hint = f"known versions: {known}" if known else "no versions are registered for it"
+        raise ModelNotFound(f"Ticker {ticker!r} has no model version {version} ({hint}).")
+    return row
+
+
+def latest_ready(session: Session, *, ticker: str, blobs: bool = False) -> ModelVersion:
+    """The newest ready version of a ticker's model, or ModelNotFound."""
+    query = (
+        select(ModelVersion)
+        .where(ModelVersion.ticker == ticker, ModelVersion.status == READY)
+        .order_by(ModelVersion.version.desc())
+        .limit(1)
+    )
+    if not blobs:
+        query = query.options(*_without_blobs())
+    row = session.scalar(query)
+    if row is None:
+        raise ModelNotFound(
+            f"No trained model for ticker {ticker!r}. Start one with "
+            f'`POST /train` {{"ticker": "{ticker}"}} and poll `GET /jobs/{{id}}`.'
+        )
+    return row
+
+
+def list_version_numbers(session: Session, *, ticker: str) -> list[int]:
+    """Version numbers registered for a ticker, ascending."""
+    return list(
+        session.scalars(
+            select(ModelVersion.version)
+            .where(ModelVersion.ticker == ticker)
+            .order_by(ModelVersion.version)
+        )
+    )
+
+
+def list_versions(session: Session, *, ticker: str) -> list[ModelVersion]:
+    """All versions of a ticker, newest first, without the weight blobs."""
+    return list(
+        session.scalars(
+            select(ModelVersion)
+            .where(ModelVersion.ticker == ticker)
+            .order_by(ModelVersion.version.desc())
+            .options(*_without_blobs())
+        )
+    )
+
+
+def list_latest_per_ticker(session: Session) -> list[ModelVersion]:
+    """For every ticker with a model, its newest version (without blobs)."""
+    newest = (
+        select(ModelVersion.ticker, func.max(ModelVersion.version).label("version"))
+        .group_by(ModelVersion.ticker)
+        .subquery()
+    )
+    return list(
+        session.scalars(
+            select(ModelVersion)
+            .join(
+                newest,
+                (ModelVersion.ticker == newest.c.ticker)
+                & (ModelVersion.version == newest.c.version),
+            )
+            .order_by(ModelVersion.ticker)
+            .options(*_without_blobs())
+        )
+    )
+
+
+def count_versions(session: Session, *, ticker: str) -> int:
+    """How many versions a ticker has."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(ModelVersion).where(ModelVersion.ticker == ticker)
+        )
+        or 0
+    )
+
+
+def set_alias(session: Session, *, ticker: str, alias: str, version: int) -> ModelAlias:
+    """Point `alias` at a version of the ticker's model (created or moved)."""
+    target = get_version(session, ticker=ticker, version=version)
+    row = session.get(ModelAlias, (ticker, alias))
+    if row is None:
+        row = ModelAlias(ticker=ticker, alias=alias, model_version_id=target.id)
+        session.add(row)
+    else:
+        row.model_version_id = target.id
+        row.updated_at = utcnow()
+    session.flush()
+    return row
+
+
+def resolve_alias(session: Session, *, ticker: str, alias: str) -> ModelVersion | None:
+    """The version an alias points at, or None when the alias is not set."""
+    return session.scalar(
+        select(ModelVersion)
+        .join(ModelAlias, ModelAlias.model_version_id == ModelVersion.id)
+        .where(ModelAlias.ticker == ticker, ModelAlias.alias == alias)
+        .options(*_without_blobs())
+    )
+
+
+def aliases_by_version(session: Session, *, ticker: str) -> dict[int, list[str]]:
+    """Alias names per version number for a ticker."""
+    rows = session.execute(
+        select(ModelVersion.version, ModelAlias.alias)
+        .join(ModelAlias, ModelAlias.model_version_id == ModelVersion.id)
+        .where(ModelAlias.ticker == ticker)
+        .order_by(ModelAlias.alias)
+    )
+    out: dict[int, list[str]] = {}
+    for version, alias in rows:
+        out.setdefault(version, []).append(alias)
+    return out
+
+
+def delete_alias(session: Session, *, ticker: str, alias: str) -> None:
+    """Remove an alias, or ModelNotFound when it is not set."""
+    result = session.execute(
+        delete(ModelAlias).where(ModelAlias.ticker == ticker, ModelAlias.alias == alias)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise ModelNotFound(f"Ticker {ticker!r} has no alias {alias!r}.")
+
+
+def onnx_bytes(session: Session, *, version_id: int) -> bytes:
+    """The ONNX graph of a version (loaded only when a session is built)."""
+    blob = session.scalar(select(ModelVersion.onnx_model).where(ModelVersion.id == version_id))
+    if blob is None:
+        raise ModelNotFound(f"Model version id {version_id} has no ONNX graph.")
+    return blob

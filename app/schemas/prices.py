@@ -1,0 +1,32 @@
+"""Price schemas."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel
+
+
+class BarOut(BaseModel):
+    date: dt.date
+    open: float
+    high: float
+    low: float
+    close: float
+    adj_close: float | None
+    volume: float | None
+
+
+class PricesOut(BaseModel):
+    ticker: str
+    calendar: str
+    count: int
+    bars: list[BarOut]
+
+
+class ImportOut(BaseModel):
+    ticker: str
+    rows: int
+    first: dt.date | None
+    last: dt.date | None
+    stored_rows: int

@@ -1,0 +1,49 @@
+"""Recurrent forecaster architectures (imports Keras; never import from the API process)."""
+
+from __future__ import annotations
+
+import os
+
+# Set before TensorFlow loads, or its C++ start-up chatter floods training job logs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+from models.config import TrainingConfig  # noqa: E402
+
+INPUT_NAME = "window"
+OUTPUT_NAME = "forecast"
+
+_CELLS: dict[str, type[keras.layers.Layer]] = {
+    "rnn": keras.layers.SimpleRNN,
+    "lstm": keras.layers.LSTM,
+    "gru": keras.layers.GRU,
+    "bilstm": keras.layers.LSTM,
+}
+
+
+def _recurrent_layer(model_type: str, units: int, return_sequences: bool) -> keras.layers.Layer:
+    """Return one recurrent layer of the given kind."""
+    if model_type not in _CELLS:
+        raise ValueError(f"model_type must be one of {sorted(_CELLS)}, got {model_type!r}")
+    layer = _CELLS[model_type](units, return_sequences=return_sequences)
+    if model_type == "bilstm":
+        return keras.layers.Bidirectional(layer)
+    return layer
+
+
+def build_model(config: TrainingConfig) -> keras.Model:
+    """Build and compile a stacked recurrent network with a direct multi-step Dense head."""
+    inputs = keras.Input(shape=(config.lookback, 1), name=INPUT_NAME)
+    x = inputs
+    last = len(config.layers) - 1
+    for i, units in enumerate(config.layers):
+        # Every layer but the last feeds a full sequence to the next recurrent layer.
+        x = _recurrent_layer(config.model_type, units, return_sequences=i < last)(x)
+        if i < last and config.dropout > 0.0:
+            x = keras.layers.Dropout(config.dropout)(x)
+    # One output per step (direct strategy): no recursive feeding of forecasts back in.
+    outputs = keras.layers.Dense(config.horizon, name=OUTPUT_NAME)(x)
+    model = keras.Model(inputs, outputs, name=f"{config.model_type}_forecaster")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss="mse")
+    return model

@@ -1,0 +1,39 @@
+"""Keras-to-ONNX export and the parity check between the two (imports TensorFlow)."""
+
+from __future__ import annotations
+
+import os
+
+# Set before TensorFlow loads, or its C++ start-up chatter floods training job logs.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf2onnx  # noqa: E402
+
+from models.architectures import INPUT_NAME  # noqa: E402
+from models.config import TrainingConfig  # noqa: E402
+from models.predictor import OnnxPredictor  # noqa: E402
+
+
+class ParityError(Exception):
+    """The ONNX export's outputs differ from the Keras model's by more than the tolerance."""
+
+
+def to_onnx(model: keras.Model, config: TrainingConfig, opset: int = 17) -> bytes:
+    """Convert the model to a serialized ONNX graph with a dynamic batch dimension."""
+    signature = (tf.TensorSpec((None, config.lookback, 1), tf.float32, name=INPUT_NAME),)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset)
+    return bytes(proto.SerializeToString())
+
+
+def parity_max_abs_diff(model: keras.Model, onnx_bytes: bytes, x: np.ndarray) -> float:
+    """Return the largest absolute difference between Keras and ONNX outputs on x."""
+    batch = np.asarray(x, dtype=np.float32)
+    if batch.shape[0] == 0:
+        raise ValueError("parity needs at least one input window")
+    # A direct call, unlike predict(), traces no new tf.function per model (no retracing noise).
+    expected = keras.ops.convert_to_numpy(model(batch, training=False)).astype(np.float64)
+    actual = OnnxPredictor(onnx_bytes).predict(batch).astype(np.float64)
+    return float(np.max(np.abs(expected - actual)))

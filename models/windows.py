@@ -1,0 +1,43 @@
+"""Sliding windows over a series and time-ordered split bounds (numpy only)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def make_windows(series: np.ndarray, lookback: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return (X, Y): every lookback-long input and the horizon values that follow it, step 1."""
+    values = np.asarray(series)
+    if values.ndim != 1:
+        raise ValueError(f"series must be one-dimensional, got shape {values.shape}")
+    if lookback < 1:
+        raise ValueError(f"lookback must be at least 1, got {lookback}")
+    if horizon < 1:
+        raise ValueError(f"horizon must be at least 1, got {horizon}")
+    n = len(values) - lookback - horizon + 1
+    if n <= 0:
+        return (
+            np.empty((0, lookback), dtype=values.dtype),
+            np.empty((0, horizon), dtype=values.dtype),
+        )
+    # A view of every (lookback + horizon) run; copy so callers may write to the result.
+    runs = np.lib.stride_tricks.sliding_window_view(values, lookback + horizon)[:n]
+    return runs[:, :lookback].copy(), runs[:, lookback:].copy()
+
+
+def split_bounds(n_bars: int, train_frac: float, val_frac: float) -> tuple[int, int]:
+    """Return (train_end, val_end): train=[0, train_end), val=[train_end, val_end), test=rest."""
+    if n_bars < 0:
+        raise ValueError(f"n_bars must not be negative, got {n_bars}")
+    if not train_frac > 0.0 or not val_frac > 0.0 or not train_frac + val_frac < 1.0:
+        raise ValueError(
+            f"need train_frac > 0, val_frac > 0 and train_frac + val_frac < 1, "
+            f"got train_frac={train_frac}, val_frac={val_frac}"
+        )
+    # Floor the cumulative fraction (not the val length) so 0.70 + 0.15 of 1000 bars ends val at
+    # bar 850; the epsilon absorbs float error such as 0.7 + 0.15 == 0.8499999999999999.
+    train_end = math.floor(n_bars * train_frac + 1e-9)
+    val_end = math.floor(n_bars * (train_frac + val_frac) + 1e-9)
+    return min(train_end, n_bars), min(val_end, n_bars)

@@ -1,0 +1,106 @@
+"""Queueing, listing and cancelling training jobs (no dispatcher: jobs stay queued)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+
+def test_train_answers_202_with_location_and_defaults(client: TestClient) -> None:
+    resp = client.post("/train", json={"ticker": "^gspc"})
+    assert resp.status_code == 202, resp.text
+    job = resp.json()
+    assert resp.headers["location"] == f"/jobs/{job['id']}"
+    assert job["ticker"] == "^GSPC"
+    assert job["status"] == "queued"
+    assert job["config"]["model_type"] == "lstm"
+    assert job["config"]["target"] == "log_return"
+    assert job["config"]["layers"] == [64, 32]
+    assert client.get(resp.headers["location"]).json()["id"] == job["id"]
+
+
+def test_same_request_while_queued_returns_existing_job(client: TestClient) -> None:
+    body = {"ticker": "AAPL", "model_type": "gru", "epochs": 3}
+    first = client.post("/train", json=body)
+    second = client.post("/train", json=body)
+    assert first.status_code == 202
+    assert second.status_code == 200
+    assert second.json()["id"] == first.json()["id"]
+    other = client.post("/train", json={**body, "epochs": 4})
+    assert other.status_code == 202
+    assert other.json()["id"] != first.json()["id"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("lookback", 4),
+        ("lookback", 501),
+        ("horizon", 0),
+        ("horizon", 61),
+        ("epochs", 0),
+        ("epochs", 1001),
+        ("layers", []),
+        ("layers", [8, 8, 8, 8, 8]),
+        ("layers", [0]),
+        ("layers", [1025]),
+        ("dropout", 0.95),
+        ("dropout", -0.1),
+        ("model_type", "transformer"),
+        ("target", "volume"),
+        ("ticker", "BAD TICKER"),
+        ("ticker", ""),
+        ("ticker", "X" * 16),
+        ("learning_rate", 0),
+        ("unknown_knob", 1),
+    ],
+)
+def test_invalid_training_request_names_the_field(
+    client: TestClient, field: str, value: Any
+) -> None:
+    body = {"ticker": "AAPL", field: value}
+    resp = client.post("/train", json=body)
+    assert resp.status_code == 422
+    locs = [err["loc"] for err in resp.json()["detail"]]
+    assert any(field in loc for loc in locs), locs
+    assert client.get("/jobs").json() == []
+
+
+def test_start_must_be_before_end(client: TestClient) -> None:
+    resp = client.post(
+        "/train", json={"ticker": "AAPL", "start": "2020-01-01", "end": "2019-01-01"}
+    )
+    assert resp.status_code == 422
+    assert "start" in resp.text
+
+
+def test_list_jobs_filters_by_ticker_and_status(client: TestClient) -> None:
+    a = client.post("/train", json={"ticker": "AAA"}).json()
+    client.post("/train", json={"ticker": "BBB"})
+    client.delete(f"/jobs/{a['id']}")
+    assert [j["ticker"] for j in client.get("/jobs", params={"ticker": "aaa"}).json()] == ["AAA"]
+    cancelled = client.get("/jobs", params={"status": "cancelled"}).json()
+    assert [j["id"] for j in cancelled] == [a["id"]]
+    queued = client.get("/jobs", params={"status": "queued"}).json()
+    assert [j["ticker"] for j in queued] == ["BBB"]
+    assert client.get("/jobs", params={"status": "sleeping"}).status_code == 422
+
+
+def test_cancel_queued_job_then_cancel_again_conflicts(client: TestClient) -> None:
+    job = client.post("/train", json={"ticker": "AAA"}).json()
+    resp = client.delete(f"/jobs/{job['id']}")
+    assert resp.status_code == 200
+    assert resp.json()["status"] == "cancelled"
+    again = client.delete(f"/jobs/{job['id']}")
+    assert again.status_code == 409
+    assert "cancelled" in again.json()["detail"]
+    # A cancelled job no longer blocks the same request.
+    assert client.post("/train", json={"ticker": "AAA"}).status_code == 202
+
+
+def test_unknown_job_is_404(client: TestClient) -> None:
+    for resp in (client.get("/jobs/nope"), client.delete("/jobs/nope")):
+        assert resp.status_code == 404
+        assert "nope" in resp.json()["detail"]

@@ -1,0 +1,88 @@
+"""TrainingConfig: defaults, serialisation and validation messages that name the field."""
+
+import dataclasses
+import json
+
+import pytest
+
+from models.config import TrainingConfig
+
+
+def test_defaults_match_the_documented_training_recipe() -> None:
+    config = TrainingConfig()
+    assert config.model_type == "lstm"
+    assert (config.lookback, config.horizon, config.layers) == (60, 5, (64, 32))
+    assert (config.epochs, config.batch_size, config.patience) == (50, 32, 5)
+    assert config.target == "log_return"
+    assert (config.train_frac, config.val_frac) == (0.70, 0.15)
+    config.validate()
+
+
+def test_config_is_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TrainingConfig().lookback = 10  # type: ignore[misc]
+
+
+def test_to_dict_is_json_and_round_trips_through_from_dict() -> None:
+    config = TrainingConfig(model_type="gru", layers=(8, 4, 2), target="price", seed=7)
+    data = json.loads(json.dumps(config.to_dict()))
+    assert data["layers"] == [8, 4, 2]
+    assert TrainingConfig.from_dict(data) == config
+
+
+def test_from_dict_fills_missing_keys_with_defaults() -> None:
+    assert TrainingConfig.from_dict({"lookback": 20}) == TrainingConfig(lookback=20)
+
+
+def test_from_dict_rejects_unknown_keys_by_name() -> None:
+    with pytest.raises(ValueError, match="units, window"):
+        TrainingConfig.from_dict({"lookback": 20, "window": 3, "units": 4})
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"model_type": "transformer"}, "model_type"),
+        ({"target": "volume"}, "target"),
+        ({"lookback": 4}, "lookback"),
+        ({"lookback": 501}, "lookback"),
+        ({"horizon": 0}, "horizon"),
+        ({"horizon": 61}, "horizon"),
+        ({"epochs": 0}, "epochs"),
+        ({"epochs": 1001}, "epochs"),
+        ({"layers": ()}, "layers"),
+        ({"layers": (8, 8, 8, 8, 8)}, "layers"),
+        ({"layers": (0,)}, "layers"),
+        ({"layers": (1025,)}, "layers"),
+        ({"dropout": -0.1}, "dropout"),
+        ({"dropout": 0.95}, "dropout"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 4097}, "batch_size"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"learning_rate": 1.5}, "learning_rate"),
+        ({"train_frac": 0.0}, "train_frac"),
+        ({"val_frac": 0.0}, "val_frac"),
+        ({"train_frac": 0.8, "val_frac": 0.2}, "train_frac \\+ val_frac"),
+        ({"patience": 0}, "patience"),
+        ({"patience": 1001}, "patience"),
+        ({"lookback": 10.5}, "lookback"),
+    ],
+)
+def test_validate_names_the_out_of_bounds_field(changes: dict, field: str) -> None:
+    config = dataclasses.replace(TrainingConfig(), **changes)
+    with pytest.raises(ValueError, match=f"^{field} "):
+        config.validate()
+
+
+def test_validate_accepts_the_bounds_themselves() -> None:
+    TrainingConfig(
+        lookback=5,
+        horizon=60,
+        epochs=1000,
+        layers=(1, 1024, 1, 1),
+        dropout=0.9,
+        batch_size=4096,
+        learning_rate=1.0,
+        patience=1,
+        model_type="bilstm",
+    ).validate()
