@@ -45,6 +45,10 @@ class TrainingConfig:
     train_frac: float = 0.70
     val_frac: float = 0.15
     patience: int = 5  # epochs without val_loss improvement before stopping
+    # Walk-forward backtest over the test split: an origin every `backtest_step` trading days,
+    # only the most recent `backtest_windows` of them when set.
+    backtest_step: int = 1
+    backtest_windows: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict (layers as a list)."""
@@ -81,6 +85,9 @@ class TrainingConfig:
         _check_int("batch_size", self.batch_size, 1, 4096)
         _check_int("patience", self.patience, 1, 1000)
         _check_int("seed", self.seed, 0, 2**32 - 1)
+        _check_int("backtest_step", self.backtest_step, 1, 250)
+        if self.backtest_windows is not None:
+            _check_int("backtest_windows", self.backtest_windows, 1, 100_000)
         if not isinstance(self.layers, tuple) or not 1 <= len(self.layers) <= 4:
             raise ValueError(f"layers must hold 1 to 4 layer sizes, got {self.layers!r}")
         for units in self.layers:

@@ -22,6 +22,13 @@ import tensorflow as tf  # noqa: E402
 import tf2onnx  # noqa: E402
 
 from models.architectures import build_model  # noqa: E402
+from models.backtest import (  # noqa: E402
+    Backtest,
+    backtest_origins,
+    conformal_quantiles,
+    forecast_prices,
+    walk_forward,
+)
 from models.config import TrainingConfig  # noqa: E402
 from models.evaluate import compare_to_naive  # noqa: E402
 from models.export import ParityError, parity_max_abs_diff, to_onnx  # noqa: E402
@@ -71,6 +78,10 @@ class TrainResult:
     metrics: dict[str, Any]
     history: list[dict[str, float]] = field(default_factory=list)
     library_versions: dict[str, str] = field(default_factory=dict)
+    # Conformal half-widths per level and step, fit on the validation windows.
+    calibration: dict[str, Any] = field(default_factory=dict)
+    # Every walk-forward window over the test tail (model, baselines, actuals).
+    backtest: Backtest | None = None
 
 
 class _HookCallback(keras.callbacks.Callback):
@@ -230,8 +241,28 @@ def train(
 
     # Score what the API will serve: the ONNX graph's outputs, decoded to prices.
     predictor = OnnxPredictor(onnx_bytes)
+    # Intervals are calibrated on validation residuals, then judged on the untouched test tail.
+    val_pred = forecast_prices(values, val_origins, config, scalers, predictor.predict)
+    val_actual = values[val_origins[:, None] + np.arange(1, config.horizon + 1)[None, :]]
+    calibration = conformal_quantiles(val_actual, val_pred)
+    origins = backtest_origins(
+        n_bars,
+        config,
+        start=int(test_origins[0]),
+        step=config.backtest_step,
+        n_windows=config.backtest_windows,
+    )
+    backtest = walk_forward(
+        values,
+        config,
+        scalers,
+        predictor.predict,
+        train_end=train_end,
+        origins=origins,
+        calibration=calibration,
+    )
     metrics: dict[str, Any] = {
-        "test": _price_metrics(values, test_origins, predictor.predict(x_test), config, scalers),
+        "test": backtest.metrics,
         "validation": _price_metrics(
             values, val_origins, predictor.predict(x_val), config, scalers
         ),
@@ -247,4 +278,11 @@ def train(
         metrics=metrics,
         history=progress.history,
         library_versions=library_versions(),
+        calibration={
+            "method": "split-conformal",
+            "score": "abs log(actual / forecast)",
+            "n_windows": int(val_origins.size),
+            "half_widths": calibration,
+        },
+        backtest=backtest,
     )

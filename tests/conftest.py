@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -14,6 +16,7 @@ from app.core.config import Settings
 from app.db import migrate
 from app.db.engine import session_scope
 from app.main import create_app
+from app.prices.csv_format import parse_price_csv
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CSV = REPO / "app" / "data" / "GSPC.csv"
@@ -62,3 +65,66 @@ def client(settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture(scope="session")
 def sample_csv_text() -> str:
     return SAMPLE_CSV.read_text()
+
+
+TINY_REQUEST = {
+    "model_type": "lstm",
+    "lookback": 20,
+    "horizon": 5,
+    "layers": [8],
+    "epochs": 2,
+    "batch_size": 64,
+    "seed": 11,
+}
+
+
+@pytest.fixture(scope="session")
+def sample_frame() -> pd.DataFrame:
+    """The bundled S&P 500 sample as a price frame."""
+    return parse_price_csv(SAMPLE_CSV.read_bytes())
+
+
+@pytest.fixture(scope="session")
+def tiny_result(sample_frame: pd.DataFrame) -> Any:
+    """A tiny LSTM really trained (in this process) on the whole sample, once per session."""
+    from models.config import TrainingConfig
+    from models.train import train
+
+    config = TrainingConfig.from_dict(TINY_REQUEST)
+    return train(sample_frame["close"].to_numpy(), config)
+
+
+@pytest.fixture
+def register_tiny(
+    session: Session, sample_frame: pd.DataFrame, tiny_result: Any
+) -> Callable[..., Any]:
+    """Store the sample's bars and register the tiny model through the runner's own path."""
+    from app.jobs.runner import build_new_version, register_with_gate
+    from app.prices import store
+    from models.config import TrainingConfig
+
+    store.ensure_ticker(session, ticker="^GSPC", calendar="XNYS", source="csv")
+    store.upsert_bars(session, ticker="^GSPC", frame=sample_frame)
+
+    def register(promote: str = "auto", result: Any = None) -> Any:
+        result = result or tiny_result
+        new = build_new_version(
+            ticker="^GSPC",
+            config=TrainingConfig.from_dict(TINY_REQUEST),
+            request=TINY_REQUEST,
+            result=result,
+            frame=sample_frame,
+            calendar="XNYS",
+            job_id=None,
+        )
+        version, decision = register_with_gate(
+            session,
+            new=new,
+            result=result,
+            closes=sample_frame["close"].to_numpy(),
+            mode=promote,  # type: ignore[arg-type]
+        )
+        session.commit()
+        return version, decision
+
+    return register

@@ -158,6 +158,10 @@ class ModelVersion(Base):
     onnx_model: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     job_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Conformal interval half-widths per level and step (None for versions before backtests).
+    calibration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Every walk-forward window of the version's backtest, column-wise; large, so deferred.
+    backtest: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)
 
 
 class ModelAlias(Base):

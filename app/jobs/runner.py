@@ -12,16 +12,21 @@ import logging
 import os
 import socket
 import sys
+from dataclasses import replace
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from app.core.config import Settings, get_settings
 from app.core.errors import TickercastError
 from app.db.engine import session_scope
+from app.db.tables import ModelVersion
 from app.jobs import service as jobs
 from app.prices.service import refresh_bars
 from app.prices.sources import PriceSource, YFinanceSource
 from app.prices.store import frame_sha256
-from app.registry.versions import NewVersion, register_version
+from app.registry import champion
+from app.registry.versions import NewVersion, register_version, set_alias
 
 log = logging.getLogger("tickercast.runner")
 
@@ -40,6 +45,20 @@ def price_source(settings: Settings) -> PriceSource | None:
         yfinance.set_tz_cache_location(str(settings.data_dir / "yfinance-cache"))
         return YFinanceSource()
     return None
+
+
+def backtest_record(index: Any, backtest: Any) -> dict[str, Any]:
+    """A backtest's windows, column-wise, with the trading dates they cover."""
+    h = backtest.actual.shape[1]
+    days = [d.isoformat() for d in index.date]
+    return {
+        "as_of": [days[i] for i in backtest.origins],
+        "dates": [days[i + 1 : i + 1 + h] for i in backtest.origins],
+        "actual": backtest.actual.tolist(),
+        "model": backtest.model.tolist(),
+        "naive": backtest.naive.tolist(),
+        "drift": backtest.drift.tolist(),
+    }
 
 
 def _training_config(job_config: dict[str, Any]) -> Any:
@@ -70,6 +89,67 @@ def run_job(job_id: str, settings: Settings) -> str:
         with session_scope(url) as session:
             jobs.finish(session, job_id=job_id, status=jobs.FAILED, error=reason)
         return jobs.FAILED
+
+
+def build_new_version(
+    *,
+    ticker: str,
+    config: Any,
+    request: dict[str, Any],
+    result: Any,
+    frame: Any,
+    calendar: str,
+    job_id: str | None,
+) -> NewVersion:
+    """Everything the registry stores for a trained model (models.train.TrainResult)."""
+    assert result.backtest is not None  # train() always backtests the test tail
+    return NewVersion(
+        ticker=ticker,
+        model_type=config.model_type,
+        target=config.target,
+        config={**config.to_dict(), "start": request.get("start"), "end": request.get("end")},
+        scalers=result.scalers.to_dict(),
+        metrics=result.metrics,
+        calendar=calendar,
+        data_start=frame.index[0].date(),
+        data_end=frame.index[-1].date(),
+        data_rows=len(frame),
+        data_sha256=frame_sha256(frame),
+        library_versions=result.library_versions,
+        keras_model=result.keras_bytes,
+        onnx_model=result.onnx_bytes,
+        job_id=job_id,
+        calibration=result.calibration,
+        backtest=backtest_record(frame.index, result.backtest),
+    )
+
+
+def register_with_gate(
+    session: Session,
+    *,
+    new: NewVersion,
+    result: Any,
+    closes: Any,
+    mode: champion.PromoteMode,
+) -> tuple[ModelVersion, champion.Decision]:
+    """Register the version and move `champion` to it if it passes the gate."""
+    backtest = result.backtest
+    decision = champion.decide(
+        session,
+        ticker=new.ticker,
+        mode=mode,
+        skill_vs_naive=backtest.metrics.get("skill_vs_naive_overall"),
+        closes=closes,
+        origins=backtest.origins,
+        forecasts=backtest.model,
+    )
+    promotion = {"promoted": decision.promote, "reason": decision.reason, **decision.details}
+    version = register_version(
+        session, new=replace(new, metrics={**new.metrics, "promotion": promotion})
+    )
+    if decision.promote:
+        set_alias(session, ticker=new.ticker, alias=champion.CHAMPION, version=version.version)
+    return version, decision
 
 
 def _train_and_register(
@@ -133,24 +213,17 @@ def _train_and_register(
             jobs.finish(session, job_id=job_id, status=jobs.FAILED, error=str(exc))
         return jobs.FAILED
 
-    new = NewVersion(
+    new = build_new_version(
         ticker=ticker,
-        model_type=config.model_type,
-        target=config.target,
-        config={**config.to_dict(), "start": request.get("start"), "end": request.get("end")},
-        scalers=result.scalers.to_dict(),
-        metrics=result.metrics,
+        config=config,
+        request=request,
+        result=result,
+        frame=frame,
         calendar=outcome.calendar,
-        data_start=frame.index[0].date(),
-        data_end=frame.index[-1].date(),
-        data_rows=len(frame),
-        data_sha256=frame_sha256(frame),
-        library_versions=result.library_versions,
-        keras_model=result.keras_bytes,
-        onnx_model=result.onnx_bytes,
         job_id=job_id,
     )
-    # Registration and the job's success are one transaction: no half-written version.
+    # Registration, the champion decision and the job's success are one transaction:
+    # no half-written version, no alias pointing at a version that is not there.
     with session_scope(url) as session:
         job = jobs.get_job(session, job_id=job_id)
         if job.status != jobs.RUNNING:
@@ -158,13 +231,20 @@ def _train_and_register(
         if job.cancel_requested:
             jobs.finish(session, job_id=job_id, status=jobs.CANCELLED, message="Cancelled.")
             return jobs.CANCELLED
-        version = register_version(session, new=new)
+        version, decision = register_with_gate(
+            session,
+            new=new,
+            result=result,
+            closes=frame["close"].to_numpy(dtype="float64"),
+            mode=request.get("promote", "auto"),
+        )
+        notes = [n for n in (outcome.note, f"Version {version.version} {decision.reason}.") if n]
         jobs.finish(
             session,
             job_id=job_id,
             status=jobs.SUCCEEDED,
             model_version_id=version.id,
-            message=outcome.note,
+            message=" ".join(notes),
         )
         job.progress = {**(job.progress or {}), "stage": "done", "version": version.version}
     return jobs.SUCCEEDED

@@ -37,6 +37,8 @@ class NewVersion:
     keras_model: bytes
     onnx_model: bytes
     job_id: str | None = None
+    calibration: dict[str, Any] | None = None
+    backtest: dict[str, Any] | None = None
 
 
 def _without_blobs() -> tuple[Any, ...]:
@@ -68,6 +70,8 @@ def register_version(session: Session, *, new: NewVersion) -> ModelVersion:
             keras_model=new.keras_model,
             onnx_model=new.onnx_model,
             job_id=new.job_id,
+            calibration=new.calibration,
+            backtest=new.backtest,
             created_at=utcnow(),
         )
         # A savepoint, so that losing the race rolls back only this insert.

@@ -26,3 +26,13 @@ TickerPath = Annotated[
     Path(pattern=TICKER_PATTERN, description=f"Ticker symbol: {TICKER_RULE}, e.g. ^GSPC"),
     AfterValidator(_upper),
 ]
+
+ALIAS_PATTERN = r"^[a-z][a-z0-9_\-]{0,63}$"
+AliasName = Annotated[
+    str,
+    StringConstraints(pattern=ALIAS_PATTERN),
+]
+AliasPath = Annotated[
+    str,
+    Path(pattern=ALIAS_PATTERN, description="Alias: lower-case letters, digits, _ and -"),
+]

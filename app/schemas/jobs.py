@@ -37,6 +37,15 @@ class TrainRequest(BaseModel):
     start: dt.date | None = Field(None, description="First day of training data (inclusive)")
     end: dt.date | None = Field(None, description="Last day of training data (inclusive)")
     seed: int = Field(42, ge=0, le=2**31 - 1)
+    promote: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="auto: become champion only with positive backtest skill against naive "
+        "and a lower backtest MAE than the current champion on the same windows",
+    )
+    backtest_step: int = Field(1, ge=1, le=250, description="Trading days between origins")
+    backtest_windows: int | None = Field(
+        None, ge=1, le=100_000, description="Keep only the most recent N backtest origins"
+    )
 
     @model_validator(mode="after")
     def _start_before_end(self) -> TrainRequest:

@@ -20,11 +20,14 @@ class VersionSummary(BaseModel):
     data_start: dt.date
     data_end: dt.date
     aliases: list[str] = Field(default_factory=list)
-    test_mae_ratio_vs_naive: float | None = None
+    skill_vs_naive: float | None = Field(None, description="Backtest: 1 - MAE/MAE(naive)")
+    skill_vs_drift: float | None = Field(None, description="Backtest: 1 - MAE/MAE(drift)")
+    coverage_80: float | None = Field(None, description="Backtest coverage of the 80% interval")
 
     @classmethod
     def from_row(cls, row: ModelVersion, aliases: list[str] | None = None) -> VersionSummary:
         """Render a version without its config and metrics."""
+        test = (row.metrics or {}).get("test", {})
         return cls(
             ticker=row.ticker,
             version=row.version,
@@ -35,7 +38,9 @@ class VersionSummary(BaseModel):
             data_start=row.data_start,
             data_end=row.data_end,
             aliases=aliases or [],
-            test_mae_ratio_vs_naive=(row.metrics or {}).get("test", {}).get("mae_ratio_overall"),
+            skill_vs_naive=test.get("skill_vs_naive_overall"),
+            skill_vs_drift=test.get("skill_vs_drift_overall"),
+            coverage_80=test.get("coverage", {}).get("80", {}).get("overall"),
         )
 
 
@@ -48,6 +53,9 @@ class VersionDetail(VersionSummary):
     data_sha256: str = Field(description="SHA-256 of the training dates and closes")
     library_versions: dict[str, Any]
     job_id: str | None
+    calibration: dict[str, Any] | None = Field(
+        description="Split-conformal half-widths (log-price units) per level and step"
+    )
 
     @classmethod
     def from_row(cls, row: ModelVersion, aliases: list[str] | None = None) -> VersionDetail:
@@ -63,9 +71,31 @@ class VersionDetail(VersionSummary):
             data_sha256=row.data_sha256,
             library_versions=row.library_versions,
             job_id=row.job_id,
+            calibration=row.calibration,
         )
 
 
 class TickerModels(BaseModel):
     ticker: str
     versions: list[VersionSummary]
+
+
+class AliasRequest(BaseModel):
+    version: int = Field(ge=1)
+
+
+class AliasOut(BaseModel):
+    ticker: str
+    alias: str
+    version: int
+
+
+class BacktestOut(BaseModel):
+    ticker: str
+    version: int
+    levels: list[int]
+    metrics: dict[str, Any] = Field(description="The backtest summary stored with the version")
+    windows: list[dict[str, Any]] = Field(
+        description="origin (first forecast day), as_of (last bar seen), dates, actual, model, "
+        "naive, drift, intervals [{level, lower, upper}] per window"
+    )

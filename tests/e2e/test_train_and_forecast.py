@@ -15,16 +15,9 @@ from fastapi.testclient import TestClient
 
 from app.core.config import Settings
 from app.main import create_app
+from tests.conftest import TINY_REQUEST
 
-TINY = {
-    "model_type": "lstm",
-    "lookback": 20,
-    "horizon": 5,
-    "layers": [8],
-    "epochs": 2,
-    "batch_size": 64,
-    "seed": 7,
-}
+TINY = {**TINY_REQUEST, "seed": 7}
 NEXT_NYSE_SESSIONS = ["2019-01-02", "2019-01-03", "2019-01-04", "2019-01-07", "2019-01-08"]
 
 
@@ -85,6 +78,7 @@ def test_tiny_lstm_trains_in_a_spawned_process_and_registers_version_1(
     assert trained["worker"] and not trained["worker"].endswith(f":{os.getpid()}")
     # No network here: the job says it trained on the stored bars.
     assert "stored bars" in trained["message"]
+    assert "promoted" in trained["message"]
 
 
 def test_forecast_is_five_points_on_the_next_nyse_sessions(
@@ -101,7 +95,11 @@ def test_forecast_is_five_points_on_the_next_nyse_sessions(
     for point in body["points"]:
         # A log-return model moves a few percent over a week at most.
         assert 0.8 * 2506.85 < point["value"] < 1.2 * 2506.85
-    assert body["test_mae_ratio_vs_naive"] > 0
+    assert body["accuracy"]["backtest_windows"] > 700
+    assert [i["level"] for i in body["points"][0]["intervals"]] == [80, 95]
+    # Whether it is served as champion follows its own backtest skill, and says so.
+    assert body["champion"] == (body["accuracy"]["skill_vs_naive"] > 0)
+    assert (body["warning"] is None) == body["champion"]
     shorter = service.get("/forecast/%5EGSPC", params={"horizon": 2, "version": 1}).json()
     assert [p["value"] for p in shorter["points"]] == [p["value"] for p in body["points"][:2]]
 
@@ -131,9 +129,11 @@ def test_registry_shows_config_metrics_against_naive_and_data_hash(
     assert len(detail["data_sha256"]) == 64
     test = detail["metrics"]["test"]
     assert len(test["model"]["mae"]) == 5 and len(test["naive"]["mae"]) == 5
+    assert len(test["drift"]["mase"]) == 5
     assert test["mae_ratio"] == pytest.approx(
         [m / n for m, n in zip(test["model"]["mae"], test["naive"]["mae"], strict=True)]
     )
+    assert set(detail["calibration"]["half_widths"]) >= {"80", "95"}
     assert detail["metrics"]["parity_max_abs_diff"] <= 1e-4
     assert "tensorflow" in detail["library_versions"]
 

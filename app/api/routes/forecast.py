@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import PredictorsDep, SessionDep
 from app.forecasting import service
-from app.schemas.common import TickerPath
+from app.schemas.common import AliasName, TickerPath
 from app.schemas.forecast import ForecastOut
 
 router = APIRouter(tags=["forecast"])
@@ -23,11 +23,25 @@ def get_forecast(
         int | None, Query(ge=1, le=60, description="Steps, up to the trained horizon")
     ] = None,
     version: Annotated[
-        int | None, Query(ge=1, description="Model version (default: latest ready)")
+        int | None, Query(ge=1, description="Model version (default: the champion)")
+    ] = None,
+    alias: Annotated[
+        AliasName | None, Query(description="Serve the version an alias names")
+    ] = None,
+    level: Annotated[
+        list[int] | None,
+        Query(description="Interval levels in percent, repeatable (default 80 and 95)"),
     ] = None,
 ) -> ForecastOut:
-    """Forecast the next trading sessions' closes from the registered model."""
+    """Forecast the next trading sessions' closes, with intervals and backtest accuracy."""
+    levels = [80, 95] if level is None else level
     fc = service.forecast(
-        session, ticker=ticker, cache=predictors, horizon=horizon, version=version
+        session,
+        ticker=ticker,
+        cache=predictors,
+        horizon=horizon,
+        version=version,
+        alias=alias,
+        levels=levels,
     )
     return ForecastOut.from_forecast(fc)

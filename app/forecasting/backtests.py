@@ -1,0 +1,83 @@
+"""A version's stored walk-forward backtest, window by window, as JSON rows or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.errors import InvalidInput, ModelNotFound
+from app.db.tables import ModelVersion
+from app.registry import versions
+from models.backtest import interval_bounds
+
+
+def load_backtest(
+    session: Session, *, ticker: str, version: int
+) -> tuple[ModelVersion, dict[str, Any]]:
+    """The version and its stored backtest, or ModelNotFound when it has none."""
+    row = versions.get_version(session, ticker=ticker, version=version)
+    record = session.scalar(select(ModelVersion.backtest).where(ModelVersion.id == row.id))
+    if not record:
+        raise ModelNotFound(
+            f"Version {version} of {ticker!r} has no stored backtest (it predates backtests); "
+            "retrain to get one."
+        )
+    return row, record
+
+
+def windows(
+    row: ModelVersion, record: dict[str, Any], levels: Sequence[int]
+) -> list[dict[str, Any]]:
+    """One dict per window: origin, dates, actuals, model, baselines and interval bounds."""
+    bad = [level for level in levels if not 1 <= level <= 99]
+    if bad:
+        raise InvalidInput(f"level must be between 1 and 99 (percent); got {bad}.")
+    model = np.asarray(record["model"], dtype=np.float64)
+    half_widths = (row.calibration or {}).get("half_widths", {})
+    bounds = {
+        level: interval_bounds(model, half_widths[str(level)])
+        for level in levels
+        if str(level) in half_widths
+    }
+    out = []
+    for i, as_of in enumerate(record["as_of"]):
+        window: dict[str, Any] = {
+            "origin": record["dates"][i][0],
+            "as_of": as_of,
+            "dates": record["dates"][i],
+            "actual": record["actual"][i],
+            "model": record["model"][i],
+            "naive": record["naive"][i],
+            "drift": record["drift"][i],
+            "intervals": [
+                {"level": level, "lower": lo[i].tolist(), "upper": up[i].tolist()}
+                for level, (lo, up) in bounds.items()
+            ],
+        }
+        out.append(window)
+    return out
+
+
+def to_csv(rows: list[dict[str, Any]], levels: Sequence[int]) -> str:
+    """Long format: one line per window and step."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    header = ["origin", "as_of", "step", "date", "actual", "model", "naive", "drift"]
+    header += [f"{side}_{level}" for level in levels for side in ("lower", "upper")]
+    writer.writerow(header)
+    for w in rows:
+        by_level = {iv["level"]: iv for iv in w["intervals"]}
+        for k, day in enumerate(w["dates"]):
+            line: list[Any] = [w["origin"], w["as_of"], k + 1, day]
+            line += [w[name][k] for name in ("actual", "model", "naive", "drift")]
+            for level in levels:
+                iv = by_level.get(level)
+                line += [iv["lower"][k], iv["upper"][k]] if iv else ["", ""]
+            writer.writerow(line)
+    return buffer.getvalue()
