@@ -96,6 +96,8 @@ def test_forecast_is_five_points_on_the_next_nyse_sessions(
         # A log-return model moves a few percent over a week at most.
         assert 0.8 * 2506.85 < point["value"] < 1.2 * 2506.85
     assert body["accuracy"]["backtest_windows"] > 700
+    # The sample's 80% interval must cover 70-90% of the backtest actuals.
+    assert 0.70 <= body["accuracy"]["coverage_80"] <= 0.90
     assert [i["level"] for i in body["points"][0]["intervals"]] == [80, 95]
     # Whether it is served as champion follows its own backtest skill, and says so.
     assert body["champion"] == (body["accuracy"]["skill_vs_naive"] > 0)
