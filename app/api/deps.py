@@ -35,7 +35,10 @@ def get_session(settings: SettingsDep) -> Iterator[Session]:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit when the handler returns, before the response is sent and before
+# background tasks run. The default (request) scope commits only after both, so a client could
+# read 404 for the job it was just given, and a worker be handed a job id not yet committed.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_backend(request: Request) -> JobBackend:

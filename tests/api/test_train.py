@@ -7,6 +7,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.core.config import Settings
+from app.db.engine import session_scope
+from app.jobs import service as jobs
+from app.main import create_app
+
 
 def test_train_answers_202_with_location_and_defaults(client: TestClient) -> None:
     resp = client.post("/train", json={"ticker": "^gspc"})
@@ -104,3 +109,21 @@ def test_unknown_job_is_404(client: TestClient) -> None:
     for resp in (client.get("/jobs/nope"), client.delete("/jobs/nope")):
         assert resp.status_code == 404
         assert "nope" in resp.json()["detail"]
+
+
+def test_job_is_committed_before_the_backend_hears_of_it(settings: Settings) -> None:
+    # A worker on another machine looks the job up as soon as it is submitted.
+    app = create_app(settings)
+    backend = app.state.backend
+    submit = backend.submit
+    seen: list[str] = []
+
+    def submit_after_looking(job_id: str) -> None:
+        with session_scope(settings.resolved_database_url()) as s:
+            seen.append(jobs.get_job(s, job_id=job_id).status)
+        submit(job_id)
+
+    backend.submit = submit_after_looking
+    with TestClient(app) as client:
+        assert client.post("/train", json={"ticker": "AAA"}).status_code == 202
+    assert seen == ["queued"]
