@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.core.errors import InvalidInput, ModelNotFound
 from app.db.tables import ModelVersion
 from app.registry import versions
-from models.backtest import interval_bounds
+from models.backtest import coverage, interval_bounds
 
 
 def load_backtest(
@@ -62,6 +62,20 @@ def windows(
         }
         out.append(window)
     return out
+
+
+def coverage_by_level(
+    row: ModelVersion, record: dict[str, Any], levels: Sequence[int]
+) -> dict[str, Any]:
+    """Empirical coverage and mean width of each requested level over the backtest windows."""
+    half_widths = (row.calibration or {}).get("half_widths", {})
+    model = np.asarray(record["model"], dtype=np.float64)
+    actual = np.asarray(record["actual"], dtype=np.float64)
+    return {
+        str(level): coverage(actual, *interval_bounds(model, half_widths[str(level)]))
+        for level in levels
+        if str(level) in half_widths
+    }
 
 
 def to_csv(rows: list[dict[str, Any]], levels: Sequence[int]) -> str:

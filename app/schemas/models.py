@@ -95,6 +95,10 @@ class BacktestOut(BaseModel):
     version: int
     levels: list[int]
     metrics: dict[str, Any] = Field(description="The backtest summary stored with the version")
+    coverage: dict[str, Any] = Field(
+        description="Per requested level: share of actuals inside the interval (per step and "
+        "overall) and the mean interval width"
+    )
     windows: list[dict[str, Any]] = Field(
         description="origin (first forecast day), as_of (last bar seen), dates, actual, model, "
         "naive, drift, intervals [{level, lower, upper}] per window"

@@ -112,6 +112,10 @@ def test_backtest_lists_every_window_as_json_and_csv(
         for k in range(5)
     ]
     assert sum(inside) / len(inside) == pytest.approx(body["metrics"]["coverage"]["80"]["overall"])
+    assert body["coverage"]["80"]["overall"] == pytest.approx(sum(inside) / len(inside))
+    odd = client.get("/models/^GSPC/versions/1/backtest", params={"level": 67}).json()
+    assert set(odd["coverage"]) == {"67"}
+    assert 0.5 < odd["coverage"]["67"]["overall"] < 0.85
     resp = client.get("/models/^GSPC/versions/1/backtest", headers={"Accept": "text/csv"})
     assert resp.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(resp.text)))

@@ -80,6 +80,7 @@ def get_backtest(
         version=version,
         levels=levels,
         metrics=(row.metrics or {}).get("test", {}),
+        coverage=backtests.coverage_by_level(row, record, levels),
         windows=rows,
     )
 
