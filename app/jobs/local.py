@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -22,6 +21,7 @@ from app.core.config import Settings
 from app.db.engine import session_scope
 from app.db.tables import utcnow
 from app.jobs import service as jobs
+from app.jobs.periodic import Periodic
 
 log = logging.getLogger("tickercast.dispatcher")
 BACKEND = "local"
@@ -41,7 +41,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -76,40 +77,22 @@ class LocalDispatcher:
         self.host = socket.gethostname()
         self.children: dict[str, _Child] = {}
         self.log_dir = settings.data_dir / "logs"
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = Periodic(
+            "tickercast-dispatcher", settings.dispatch_interval_seconds, self.tick, log
+        )
 
     def start(self) -> None:
         """Start the dispatcher thread (idempotent)."""
-        if self._thread is not None:
-            return
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._thread = threading.Thread(
-            target=self._loop, name="tickercast-dispatcher", daemon=True
-        )
         self._thread.start()
 
     def wake(self) -> None:
         """Look at the queue now rather than at the next tick."""
-        self._wake.set()
+        self._thread.wake()
 
     def stop(self) -> None:
         """Stop dispatching; running training processes go on and finish their jobs."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:  # a database hiccup must not kill the dispatcher
-                log.exception("dispatcher tick failed")
-            self._wake.wait(self.settings.dispatch_interval_seconds)
-            self._wake.clear()
+        self._thread.stop()
 
     def tick(self) -> None:
         """One pass: reap finished children, fail orphans and timeouts, start queued jobs."""
@@ -161,7 +144,7 @@ class LocalDispatcher:
                     continue
                 # Not ours: started by an earlier run of the service, or by another instance.
                 host, _, pid = (job.worker or "").rpartition(":")
-                if host == self.host and pid.isdigit() and _pid_alive(int(pid)):
+                if host == self.host and pid.isdigit() and pid_alive(int(pid)):
                     continue
                 if pid == "?" and job.started_at and now - job.started_at < SPAWN_GRACE:
                     continue  # claimed by another instance that is spawning its process now
