@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,9 @@ from app.db.engine import session_scope
 from app.main import create_app
 from app.prices.csv_format import parse_price_csv
 
+# The real backing services: every database test runs on SQLite and on PostgreSQL.
+pytest_plugins = ["tests.backing_services"]
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CSV = REPO / "app" / "data" / "GSPC.csv"
 
@@ -31,13 +33,11 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, migrated_template: Path) -> Settings:
-    """Settings for one test: its own database file, no network source, no dispatcher."""
-    db = tmp_path / "tickercast.db"
-    shutil.copy(migrated_template, db)
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings for one test: its own database (one run on each kind), no network, no dispatcher."""
     return Settings(
         data_dir=tmp_path,
-        database_url=f"sqlite:///{db}",
+        database_url=database_url,
         price_source="none",
         embedded_dispatcher=False,
         dispatch_interval_seconds=0.2,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
@@ -21,8 +20,8 @@ def _diff(url: str) -> list[object]:
     return list(diff)
 
 
-def test_upgrade_matches_models_then_downgrade_and_upgrade_again(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'm.db'}"
+def test_upgrade_matches_models_then_downgrade_and_upgrade_again(empty_database_url: str) -> None:
+    url = empty_database_url
     migrate.upgrade(url)
     assert migrate.is_at_head(url)
     assert _diff(url) == []
@@ -35,6 +34,7 @@ def test_upgrade_matches_models_then_downgrade_and_upgrade_again(tmp_path: Path)
     assert _diff(url) == []
 
 
+@pytest.mark.parametrize("database_backend", ["sqlite"])
 def test_sqlite_connections_have_foreign_keys_and_wal(db_url: str) -> None:
     from app.db.engine import get_engine
 
