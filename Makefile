@@ -4,10 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
-# The tests run every database test on SQLite and on PostgreSQL, against the server every
-# development machine and CI runs (.ci/run starts it). Set the variable to an empty value to
-# skip those variants: `TICKERCAST_TEST_POSTGRES_URL= make test`.
+# The tests run every database test on SQLite and on PostgreSQL, and the queue tests on Redis,
+# against the servers every development machine and CI runs (.ci/run starts them). Set a
+# variable to an empty value to skip those variants: `TICKERCAST_TEST_POSTGRES_URL= make test`.
 export TICKERCAST_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+export TICKERCAST_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: run test install migrate sample serve lint bench clean
 

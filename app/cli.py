@@ -39,6 +39,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Run an RQ worker: one forked process per training job, from TICKERCAST_REDIS_URL."""
+    from app.jobs.worker import run_worker
+
+    run_worker(settings, burst=args.burst, name=args.name)
+    return 0
+
+
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     """Apply, revert or show migrations."""
     from app.db import migrate
@@ -89,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--no-migrate", action="store_true", help="skip migrating SQLite")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser(
+        "worker", help="train queued jobs from Redis (TICKERCAST_QUEUE=rq), one process each"
+    )
+    worker.add_argument("--burst", action="store_true", help="quit when the queue is empty")
+    worker.add_argument("--name", help="worker name in RQ (default host.pid)")
+    worker.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="database migrations")
     db.add_argument("action", choices=["upgrade", "downgrade", "current"])

@@ -1,29 +1,45 @@
-"""Fixtures for the real PostgreSQL the tests run against (a plugin of conftest).
+"""Fixtures for the real PostgreSQL and Redis the tests run against (imported by conftest).
 
 Every test that touches the database runs twice: on a SQLite file and on a PostgreSQL database
-of its own, created from a migrated template (a copy costs about 0.1 s). The PostgreSQL
-variants skip only when TICKERCAST_TEST_POSTGRES_URL is unset outside CI (`make test` and
-`.ci/run` set it); in CI an unset URL fails the test.
+of its own, created from a migrated template (a copy costs about 0.1 s). The PostgreSQL and
+Redis variants skip only when TICKERCAST_TEST_POSTGRES_URL / TICKERCAST_TEST_REDIS_URL are unset
+outside CI (`make test` and `.ci/run` set both); in CI an unset URL fails the test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from redis import Redis
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.registry import (
+    CanceledJobRegistry,
+    DeferredJobRegistry,
+    FailedJobRegistry,
+    FinishedJobRegistry,
+    StartedJobRegistry,
+)
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from app.core.config import Settings
 from app.db import migrate
 from app.db.engine import get_engine
-from app.jobs.local import pid_alive
+from app.jobs.local import pid_alive, settings_env
+from app.jobs.rq_backend import redis_connection, training_queue
 
 POSTGRES_ENV = "TICKERCAST_TEST_POSTGRES_URL"
+REDIS_ENV = "TICKERCAST_TEST_REDIS_URL"
 # Databases of this run are named after its pid, so a later run can drop those of dead runs
 # and two runs at once (two developers on one server) never touch each other's.
 DB_PREFIX = "tickercast_test_"
@@ -140,3 +156,54 @@ def empty_database_url(
     url = server.create(name)
     yield url
     server.drop(name)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis named by TICKERCAST_TEST_REDIS_URL (its keys are shared: never flush it)."""
+    url = service_url(REDIS_ENV, "Redis")
+    Redis.from_url(url).ping()
+    return url
+
+
+def delete_queue(settings: Settings) -> None:
+    """Remove a test queue, its registries and its jobs from Redis."""
+    queue = training_queue(settings, redis_connection(settings))
+    for registry_class in (
+        StartedJobRegistry,
+        FinishedJobRegistry,
+        FailedJobRegistry,
+        CanceledJobRegistry,
+        DeferredJobRegistry,
+    ):
+        registry = registry_class(queue=queue)
+        for job_id in registry.get_job_ids(cleanup=False):
+            with contextlib.suppress(NoSuchJobError):
+                Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer).delete()
+        queue.connection.delete(registry.key)
+    queue.delete(delete_jobs=True)
+
+
+@pytest.fixture
+def rq_settings(settings: Settings, redis_url: str) -> Iterator[Settings]:
+    """The test's settings with the rq backend on a queue of its own."""
+    rq = settings.model_copy(
+        update={
+            "queue": "rq",
+            "redis_url": redis_url,
+            "rq_queue_name": f"tickercast-test-{uuid.uuid4().hex[:12]}",
+        }
+    )
+    yield rq
+    delete_queue(rq)
+
+
+def run_burst_worker(settings: Settings, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run `tickercast worker --burst` with these settings until the queue is empty."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "worker", "--burst"],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,16 +28,27 @@ class Settings(BaseSettings):
     # Exchange calendar (exchange_calendars name) for tickers whose source does not say.
     default_calendar: str = "XNYS"
 
-    # Where training runs: "local" spawns one process per job on this machine.
-    queue: Literal["local"] = "local"
-    # Run the local dispatcher thread inside the API process (off: jobs stay queued).
+    # Where training runs: "local" spawns one process per job on this machine; "rq" puts
+    # the job id on a Redis queue for `tickercast worker` processes on any machine.
+    queue: Literal["local", "rq"] = "local"
+    # Run the background loop inside the API process: the local dispatcher (off: local jobs
+    # stay queued), or with rq the janitor that re-queues or fails jobs of dead workers.
     embedded_dispatcher: bool = True
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    rq_queue_name: str = Field(default="tickercast-training", min_length=1)
     max_training_jobs: int = Field(default=1, ge=1, le=64)
     job_timeout_seconds: int = Field(default=3600, ge=10)
     # How often the local dispatcher looks for queued jobs and dead processes.
     dispatch_interval_seconds: float = Field(default=1.0, gt=0)
     # A running job whose heartbeat is older than this is considered dead.
     heartbeat_timeout_seconds: int = Field(default=300, ge=5)
+    # How often a training process refreshes its heartbeat, besides every epoch end.
+    heartbeat_interval_seconds: float = Field(default=30.0, gt=0)
+    # Tries per job: a job whose worker died (no heartbeat) is re-queued until it has been
+    # tried this many times, then marked failed with the reason (rq backend).
+    max_attempts: int = Field(default=2, ge=1, le=10)
+    # How often the janitor looks for dead workers' jobs and queued jobs Redis lost.
+    janitor_interval_seconds: float = Field(default=30.0, gt=0)
 
     # ONNX sessions kept in memory, one per model version.
     onnx_cache_size: int = Field(default=64, ge=1)
@@ -46,6 +57,16 @@ class Settings(BaseSettings):
     parity_tolerance: float = 1e-4
 
     log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _heartbeat_within_timeout(self) -> Settings:
+        if self.heartbeat_interval_seconds * 2 > self.heartbeat_timeout_seconds:
+            raise ValueError(
+                f"heartbeat_interval_seconds ({self.heartbeat_interval_seconds}) must be at most "
+                f"half of heartbeat_timeout_seconds ({self.heartbeat_timeout_seconds}), or live "
+                "jobs would be taken for dead"
+            )
+        return self
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy URL, defaulting to a SQLite file under data_dir."""

@@ -22,6 +22,9 @@ class JobBackend(Protocol):
     def submit(self, job_id: str) -> None:
         """A job was queued in the table (already committed)."""
 
+    def cancel(self, job_id: str) -> None:
+        """A job was cancelled in the table (already committed)."""
+
 
 class LocalBackend:
     """Spawned processes on this machine, driven by a dispatcher thread."""
@@ -40,7 +43,15 @@ class LocalBackend:
     def submit(self, job_id: str) -> None:
         self.dispatcher.wake()
 
+    def cancel(self, job_id: str) -> None:
+        # Nothing to take back: the dispatcher only starts jobs the table says are queued.
+        pass
+
 
 def make_backend(settings: Settings) -> JobBackend:
     """The backend named by TICKERCAST_QUEUE."""
+    if settings.queue == "rq":
+        from app.jobs.rq_backend import RqBackend
+
+        return RqBackend(settings)
     return LocalBackend(settings)

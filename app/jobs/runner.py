@@ -22,6 +22,7 @@ from app.core.errors import TickercastError
 from app.db.engine import session_scope
 from app.db.tables import ModelVersion
 from app.jobs import service as jobs
+from app.jobs.heartbeat import Heartbeat
 from app.prices.service import refresh_bars
 from app.prices.sources import PriceSource, YFinanceSource
 from app.prices.store import frame_sha256
@@ -68,21 +69,26 @@ def _training_config(job_config: dict[str, Any]) -> Any:
     return TrainingConfig.from_dict({k: v for k, v in job_config.items() if k in keys})
 
 
-def run_job(job_id: str, settings: Settings) -> str:
-    """Claim (if still queued) and run one training job; returns its final status."""
+def run_job(job_id: str, settings: Settings, *, only_queued: bool = False) -> str:
+    """Claim (if still queued) and run one training job; returns its final status.
+
+    A job the local dispatcher claimed for this process is already running; a queue worker
+    passes only_queued, so that an id delivered twice is trained once.
+    """
     url = settings.resolved_database_url()
     with session_scope(url) as session:
         job = jobs.get_job(session, job_id=job_id)
         if job.status == jobs.QUEUED:
             if not jobs.claim(session, job_id=job_id, worker=worker_name(), pid=os.getpid()):
                 return jobs.get_job(session, job_id=job_id).status
-        elif job.status != jobs.RUNNING:
+        elif job.status != jobs.RUNNING or only_queued:
             return job.status
         else:
             jobs.set_pid(session, job_id=job_id, pid=os.getpid())
         ticker, request = job.ticker, dict(job.config)
     try:
-        return _train_and_register(job_id, ticker, request, settings)
+        with Heartbeat(url, job_id, settings.heartbeat_interval_seconds):
+            return _train_and_register(job_id, ticker, request, settings)
     except Exception as exc:  # the job must end failed with the reason, whatever went wrong
         log.exception("job %s failed", job_id)
         reason = exc.message if isinstance(exc, TickercastError) else f"{type(exc).__name__}: {exc}"

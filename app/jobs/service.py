@@ -201,8 +201,12 @@ def finish(
     message: str | None = None,
     model_version_id: int | None = None,
     only_if_running: bool = True,
+    worker: str | None = None,
 ) -> bool:
-    """Move a job to a final status; with only_if_running, a finished job is left alone."""
+    """Move a job to a final status; with only_if_running, a finished job is left alone.
+
+    With `worker`, only while that worker still holds the job (not after a re-queue).
+    """
     values: dict[str, Any] = {"status": status, "finished_at": utcnow()}
     if error is not None:
         values["error"] = error
@@ -213,29 +217,57 @@ def finish(
     query = update(TrainingJob).where(TrainingJob.id == job_id)
     if only_if_running:
         query = query.where(TrainingJob.status == RUNNING)
+    if worker is not None:
+        query = query.where(TrainingJob.worker == worker)
     return bool(session.execute(query.values(**values)).rowcount)  # type: ignore[attr-defined]
 
 
-def requeue(session: Session, *, job_id: str, reason: str) -> bool:
-    """Put a running job whose worker died back in the queue."""
+def requeue(
+    session: Session, *, job_id: str, reason: str, older_than: dt.datetime | None = None
+) -> bool:
+    """Put a running job whose worker died back in the queue.
+
+    With `older_than`, only while its heartbeat is still older than that: of several
+    janitors looking at once, one wins, and a job that beat meanwhile is left alone.
+    """
+    query = update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == RUNNING)
+    if older_than is not None:
+        query = query.where(TrainingJob.heartbeat_at < older_than)
+    values: dict[str, Any] = {
+        "status": QUEUED,
+        "pid": None,
+        "worker": None,
+        "message": reason,
+        "progress": {},
+    }
+    return bool(session.execute(query.values(**values)).rowcount)  # type: ignore[attr-defined]
+
+
+def fail_stale(session: Session, *, job_id: str, older_than: dt.datetime, error: str) -> bool:
+    """Mark a running job failed if its heartbeat is still older than the cut-off."""
     return bool(
         session.execute(
             update(TrainingJob)
-            .where(TrainingJob.id == job_id, TrainingJob.status == RUNNING)
-            .values(status=QUEUED, pid=None, worker=None, message=reason, progress={})
+            .where(
+                TrainingJob.id == job_id,
+                TrainingJob.status == RUNNING,
+                TrainingJob.heartbeat_at < older_than,
+            )
+            .values(status=FAILED, error=error, finished_at=utcnow())
         ).rowcount  # type: ignore[attr-defined]
     )
 
 
-def stale_running(session: Session, *, older_than: dt.datetime) -> list[TrainingJob]:
+def stale_running(
+    session: Session, *, older_than: dt.datetime, backend: str | None = None
+) -> list[TrainingJob]:
     """Running jobs whose last heartbeat is older than the cut-off."""
-    return list(
-        session.scalars(
-            select(TrainingJob).where(
-                TrainingJob.status == RUNNING, TrainingJob.heartbeat_at < older_than
-            )
-        )
+    query = select(TrainingJob).where(
+        TrainingJob.status == RUNNING, TrainingJob.heartbeat_at < older_than
     )
+    if backend is not None:
+        query = query.where(TrainingJob.backend == backend)
+    return list(session.scalars(query))
 
 
 def set_worker(session: Session, *, job_id: str, worker: str) -> None:

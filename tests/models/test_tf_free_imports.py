@@ -16,10 +16,11 @@ NUMPY_ONLY_MODULES = [
 ]
 
 
-def test_numpy_only_modules_do_not_import_tensorflow_or_keras() -> None:
+def heavy_modules_after(*imports: str) -> str:
+    """The ML frameworks a fresh interpreter holds after these import statements."""
     script = "\n".join(
         [
-            *(f"import {name}" for name in NUMPY_ONLY_MODULES),
+            *imports,
             "import sys",
             "heavy = sorted(m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules)",
             "print(','.join(heavy))",
@@ -29,4 +30,15 @@ def test_numpy_only_modules_do_not_import_tensorflow_or_keras() -> None:
         [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""
+    return result.stdout.strip()
+
+
+def test_numpy_only_modules_do_not_import_tensorflow_or_keras() -> None:
+    assert heavy_modules_after(*(f"import {name}" for name in NUMPY_ONLY_MODULES)) == ""
+
+
+def test_api_and_queue_worker_modules_do_not_import_tensorflow() -> None:
+    # The API image has no TensorFlow, and an RQ worker forks its horses from a parent that
+    # must not have loaded it; only the horse's runner imports it, inside the job.
+    modules = "app.main, app.jobs.worker, app.jobs.tasks, app.jobs.rq_backend"
+    assert heavy_modules_after(f"import {modules}") == ""

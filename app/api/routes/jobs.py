@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, BackgroundTasks, Query
 
-from app.api.deps import SessionDep
+from app.api.deps import BackendDep, SessionDep
 from app.jobs import service as jobs
 from app.schemas.common import Ticker
 from app.schemas.jobs import JobOut
@@ -36,6 +36,11 @@ def get_job(job_id: str, session: SessionDep) -> JobOut:
 
 
 @router.delete("/{job_id}", response_model=JobOut)
-def cancel_job(job_id: str, session: SessionDep) -> JobOut:
+def cancel_job(
+    job_id: str, session: SessionDep, backend: BackendDep, background: BackgroundTasks
+) -> JobOut:
     """Cancel a job: a queued one at once, a running one within one epoch."""
-    return JobOut.from_row(jobs.request_cancel(session, job_id=job_id))
+    job = jobs.request_cancel(session, job_id=job_id)
+    # A background task runs after the commit: the queue hears only of a recorded cancel.
+    background.add_task(backend.cancel, job.id)
+    return JobOut.from_row(job)

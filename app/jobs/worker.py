@@ -1,0 +1,121 @@
+"""`tickercast worker`: an RQ worker that trains each job in a work-horse forked for it.
+
+The parent process only waits for jobs and watches its horses: it imports the job code
+(pandas, SQLAlchemy) once so that every fork starts warm, but never TensorFlow, which the
+horse imports for itself and which does not survive a fork.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import socket
+from functools import partial
+from types import FrameType
+from typing import Any
+
+from rq import Worker
+from rq.job import Job
+from rq.serializers import JSONSerializer
+from rq.timeouts import JobTimeoutException, UnixSignalDeathPenalty
+
+import app.jobs.tasks  # noqa: F401  (imported before the forks, so each horse starts warm)
+from app.core.config import Settings
+from app.core.errors import TickercastError
+from app.db.engine import session_scope
+from app.jobs import service as jobs
+from app.jobs.rq_backend import redis_connection, training_queue
+
+log = logging.getLogger("tickercast.worker")
+
+
+class JobTimedOut(TickercastError):
+    """The job ran past TICKERCAST_JOB_TIMEOUT_SECONDS; raised inside the horse by SIGALRM."""
+
+
+class TrainingDeathPenalty(UnixSignalDeathPenalty):
+    """RQ's alarm, raising an error that the runner records as the job's reason."""
+
+    def handle_death_penalty(self, signum: int, frame: FrameType | None) -> None:
+        if issubclass(self._exception, JobTimeoutException):
+            raise JobTimedOut(f"timed out after {self._timeout} s (TICKERCAST_JOB_TIMEOUT_SECONDS)")
+        super().handle_death_penalty(signum, frame)
+
+
+class TrainingWorker(Worker):
+    """A forking RQ worker whose job timeout fails the SQL job with a plain reason."""
+
+    death_penalty_class = TrainingDeathPenalty
+
+
+def horse_death_reason(
+    pid: int | None,
+    wait_status: int | None,
+    *,
+    started_at: dt.datetime | None,
+    timeout: float | None,
+) -> str:
+    """Why a horse that did not exit cleanly ended, in the words the job's error shows."""
+    if wait_status is not None and os.WIFSIGNALED(wait_status):
+        how = f"was killed by signal {signal.Signals(os.WTERMSIG(wait_status)).name}"
+    elif wait_status is not None and os.WIFEXITED(wait_status):
+        how = f"exited with code {os.WEXITSTATUS(wait_status)}"
+    else:
+        how = "disappeared"
+    process = f"training process {socket.gethostname()}:{pid or '?'}"
+    if timeout and started_at is not None:
+        elapsed = (dt.datetime.now(dt.UTC) - started_at.replace(tzinfo=dt.UTC)).total_seconds()
+        if elapsed >= timeout:
+            return (
+                f"timed out after {timeout:g} s (TICKERCAST_JOB_TIMEOUT_SECONDS): "
+                f"the {process} did not stop and {how}"
+            )
+    if "SIGKILL" in how:
+        return f"{process} {how} (by an operator, or by the kernel when memory ran out)"
+    return f"{process} {how}"
+
+
+def record_dead_horse(
+    settings: Settings, job: Job, pid: int | None, wait_status: int | None, _rusage: Any
+) -> None:
+    """Fail the SQL job of a horse that died under this worker (OOM killer, timeout, crash)."""
+    reason = horse_death_reason(pid, wait_status, started_at=job.started_at, timeout=job.timeout)
+    try:
+        with session_scope(settings.resolved_database_url()) as session:
+            # Fenced by the horse's name: a job re-queued meanwhile belongs to someone else.
+            owner = f"{socket.gethostname()}:{pid}" if pid else None
+            if jobs.finish(session, job_id=job.id, status=jobs.FAILED, error=reason, worker=owner):
+                log.warning("job %s: %s", job.id, reason)
+    except Exception:  # the worker must go on taking jobs; the janitor catches up later
+        log.exception("job %s: could not record that its training process died", job.id)
+
+
+def make_worker(settings: Settings, *, name: str | None = None) -> TrainingWorker:
+    """A worker on TICKERCAST_RQ_QUEUE_NAME at TICKERCAST_REDIS_URL."""
+    connection = redis_connection(settings)
+    return TrainingWorker(
+        [training_queue(settings, connection)],
+        connection=connection,
+        name=name or f"{socket.gethostname()}.{os.getpid()}",
+        serializer=JSONSerializer,
+        work_horse_killed_handler=partial(record_dead_horse, settings),
+    )
+
+
+def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
+    """Take jobs until stopped (or, with burst, until the queue is empty)."""
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    # TensorFlow's C++ start-up chatter (read by the horses when they import it) is noise.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    worker = make_worker(settings, name=name)
+    log.info(
+        "worker %s on queue %r at %s",
+        worker.name,
+        settings.rq_queue_name,
+        worker.connection.connection_pool.connection_kwargs.get("host", "?"),
+    )
+    return worker.work(burst=burst, logging_level=settings.log_level.upper())
