@@ -1,23 +1,50 @@
 # syntax=docker/dockerfile:1
-# One image with the API and the training extras: the embedded backend spawns training
-# processes next to the API, so both need to be installed here.
+# Three targets:
+#   api     the HTTP API: FastAPI and ONNX Runtime, no TensorFlow (a small image)
+#   worker  `tickercast worker`: trains queued jobs from Redis, with TensorFlow (CPU)
+#   local   everything in one image: the single-machine default (SQLite, spawned training)
 FROM python:3.11.7-slim-bookworm AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    TICKERCAST_DATA_DIR=/data
+    PIP_DISABLE_PIP_VERSION_CHECK=1 TICKERCAST_DATA_DIR=/data
 WORKDIR /srv/tickercast
 RUN useradd --create-home --uid 10001 tickercast && mkdir /data && chown tickercast /data
-
-# Dependencies first, in their own layer, so code edits do not reinstall them.
+# Only what pip needs to resolve the dependencies, with empty packages in place of the code.
 COPY pyproject.toml constraints.txt README.md ./
-RUN mkdir -p app models && touch app/__init__.py models/__init__.py \
-    && pip install -c constraints.txt ".[train]" && pip uninstall -y tickercast
+RUN mkdir -p app models && touch app/__init__.py models/__init__.py
 
-COPY app ./app
-COPY models ./models
-COPY migrations ./migrations
-COPY alembic.ini ./
+# The code, gathered once for every target.
+FROM scratch AS source
+COPY app /app
+COPY models /models
+COPY migrations /migrations
+COPY alembic.ini /
+
+# Dependencies in their own layers, so code edits do not reinstall them.
+FROM base AS api-deps
+RUN pip install -c constraints.txt . && pip uninstall -y tickercast
+
+FROM base AS train-deps
+RUN pip install -c constraints.txt ".[train]" && pip uninstall -y tickercast
+
+FROM api-deps AS api
+COPY --from=source / ./
 RUN pip install --no-deps -c constraints.txt -e .
+USER tickercast
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"
+# Migrations are a step of their own (the compose `migrate` service), not the API's.
+CMD ["tickercast", "serve", "--host", "0.0.0.0", "--port", "8000", "--no-migrate"]
 
+FROM train-deps AS worker
+COPY --from=source / ./
+RUN pip install --no-deps -c constraints.txt -e .
+USER tickercast
+CMD ["tickercast", "worker"]
+
+FROM train-deps AS local
+COPY --from=source / ./
+RUN pip install --no-deps -c constraints.txt -e .
 USER tickercast
 EXPOSE 8000
 VOLUME ["/data"]

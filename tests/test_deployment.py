@@ -1,0 +1,198 @@
+"""The container files, checked as far as a machine without a Docker engine can: the compose
+services and their order, health checks, scalable workers, settings that exist and are
+documented, commands the CLI accepts, and Dockerfile targets that install what they should."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from app.cli import build_parser
+from app.core.config import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+INTERPOLATION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::?[-?][^}]*)?\}")
+
+
+@cache
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())  # type: ignore[no-any-return]
+
+
+def services() -> dict[str, dict[str, Any]]:
+    return compose()["services"]  # type: ignore[no-any-return]
+
+
+def env_example() -> dict[str, str]:
+    documented: dict[str, str] = {}
+    for line in (REPO / ".env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.split("=", 1)
+            documented[name] = value
+    return documented
+
+
+def with_defaults(value: str) -> str:
+    """A compose value with ${VAR:-default} replaced by its default (required ones by 'x')."""
+
+    def default(match: re.Match[str]) -> str:
+        text = match.group(0)
+        return text.split(":-", 1)[1][:-1] if ":-" in text else "x"
+
+    return INTERPOLATION.sub(default, value)
+
+
+@dataclass
+class Stage:
+    name: str
+    source: str  # the image or stage it starts FROM
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+
+@cache
+def dockerfile() -> dict[str, Stage]:
+    """The Dockerfile's stages by name, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", (REPO / "Dockerfile").read_text())
+    stages: dict[str, Stage] = {}
+    current: Stage | None = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        keyword, _, args = line.partition(" ")
+        if keyword.upper() == "FROM":
+            source, _, name = args.partition(" AS ")
+            current = stages[name.strip()] = Stage(name.strip(), source.strip())
+        else:
+            assert current is not None, f"instruction before FROM: {line}"
+            current.instructions.append((keyword.upper(), args))
+    return stages
+
+
+def lineage(target: str) -> list[Stage]:
+    """The stages a target is built from, base first."""
+    stages = dockerfile()
+    chain = [stages[target]]
+    while chain[-1].source in stages:
+        chain.append(stages[chain[-1].source])
+    return chain[::-1]
+
+
+def instructions(target: str, keyword: str) -> list[str]:
+    return [args for stage in lineage(target) for kw, args in stage.instructions if kw == keyword]
+
+
+def test_compose_runs_postgres_redis_a_migration_the_api_and_workers() -> None:
+    svc = services()
+    assert set(svc) == {"postgres", "redis", "migrate", "api", "worker"}
+    for name in ("postgres", "redis"):
+        assert svc[name]["healthcheck"]["test"], f"{name} has no health check"
+        assert re.search(r":\d+\.\d+", svc[name]["image"]), f"{name} image is not pinned"
+    assert svc["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert svc["migrate"]["restart"] == "no"
+    for name in ("api", "worker"):
+        assert svc[name]["depends_on"] == {
+            "migrate": {"condition": "service_completed_successfully"},
+            "redis": {"condition": "service_healthy"},
+        }
+    assert [p.split(":")[-1] for p in svc["api"]["ports"]] == ["8000"]
+
+
+def test_worker_can_be_scaled_and_data_lives_on_named_volumes() -> None:
+    worker = services()["worker"]
+    # A fixed container name or host port would make `--scale worker=N` fail.
+    assert "container_name" not in worker and "ports" not in worker
+    declared = set(compose()["volumes"])
+    used = {
+        spec.split(":")[0]
+        for svc in services().values()
+        for spec in svc.get("volumes", [])
+        if not spec.startswith((".", "/"))
+    }
+    assert used == declared == {"postgres-data", "redis-data"}
+    assert "postgres-data:/var/lib/postgresql/data" in services()["postgres"]["volumes"]
+
+
+def test_every_setting_compose_passes_exists_and_parses() -> None:
+    fields = {f"TICKERCAST_{name.upper()}" for name in Settings.model_fields}
+    for name in ("migrate", "api", "worker"):
+        env = services()[name]["environment"]
+        unknown = {key for key in env if key.startswith("TICKERCAST_")} - fields
+        assert not unknown, f"{name} sets variables that are no settings: {unknown}"
+        values = {
+            key.removeprefix("TICKERCAST_").lower(): with_defaults(str(value))
+            for key, value in env.items()
+        }
+        settings = Settings(**values)  # the values must parse as the settings' types
+        assert settings.queue == "rq"
+        assert settings.database_url.startswith("postgresql+psycopg://tickercast:")
+        assert settings.redis_url == "redis://redis:6379/0"
+
+
+def test_every_variable_compose_reads_is_documented_in_env_example() -> None:
+    text = (REPO / "docker-compose.yml").read_text()
+    documented = env_example()
+    assert set(INTERPOLATION.findall(text)) <= set(documented)
+    fields = {f"TICKERCAST_{name.upper()}" for name in Settings.model_fields}
+    assert {k for k in documented if k.startswith("TICKERCAST_")} <= fields
+    assert documented["POSTGRES_PASSWORD"] == "", "no password ships in the example"
+
+
+@pytest.mark.parametrize("service", ["migrate", "api", "worker"])
+def test_compose_commands_are_commands_the_cli_accepts(service: str) -> None:
+    command = services()[service]["command"]
+    assert command[0] == "tickercast"
+    build_parser().parse_args(command[1:])
+
+
+def test_dockerfile_has_api_worker_and_local_targets_built_as_compose_asks() -> None:
+    stages = dockerfile()
+    assert {"api", "worker", "local"} <= set(stages)
+    copied = [args for kw, args in stages["source"].instructions if kw == "COPY"]
+    assert copied == ["app /app", "models /models", "migrations /migrations", "alembic.ini /"]
+    for svc in services().values():
+        if "build" in svc:
+            assert svc["build"]["target"] in stages
+    external = {s.source for s in stages.values() if s.source not in stages} - {"scratch"}
+    assert external == {"python:3.11.7-slim-bookworm"}, "one pinned base image"
+
+
+def test_api_image_has_no_tensorflow_and_the_worker_image_has_it() -> None:
+    api_runs = " ".join(instructions("api", "RUN"))
+    assert "[train]" not in api_runs and "tensorflow" not in api_runs
+    assert "pip install -c constraints.txt ." in api_runs
+    assert '".[train]"' in " ".join(instructions("worker", "RUN"))
+
+
+@pytest.mark.parametrize("target", ["api", "worker", "local"])
+def test_images_run_as_a_user_and_install_dependencies_before_the_code(target: str) -> None:
+    users = instructions(target, "USER")
+    assert users and users[-1] not in ("root", "0")
+    chain = [(kw, args) for stage in lineage(target) for kw, args in stage.instructions]
+    deps = next(
+        i for i, (kw, args) in enumerate(chain) if kw == "RUN" and "constraints.txt" in args
+    )
+    code = next(i for i, (kw, args) in enumerate(chain) if kw == "COPY" and "source" in args)
+    assert deps < code, "a code change would reinstall every dependency"
+    cmd = instructions(target, "CMD")[-1]
+    argv = yaml.safe_load(cmd) if cmd.startswith("[") else shlex.split(cmd)
+    if argv[0] == "tickercast":
+        build_parser().parse_args(argv[1:])
+
+
+@pytest.mark.parametrize("target", ["api", "local"])
+def test_http_images_check_their_health_on_healthz(target: str) -> None:
+    (check,) = instructions(target, "HEALTHCHECK")
+    assert "http://127.0.0.1:8000/healthz" in check
+
+
+def test_build_context_leaves_out_the_venv_and_secrets() -> None:
+    ignored = set((REPO / ".dockerignore").read_text().split())
+    assert {".venv", ".env", ".git"} <= ignored
