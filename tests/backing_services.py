@@ -28,6 +28,7 @@ from rq.registry import (
     FinishedJobRegistry,
     StartedJobRegistry,
 )
+from rq.worker_registration import REDIS_WORKER_KEYS, WORKERS_BY_QUEUE_KEY
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -181,6 +182,12 @@ def delete_queue(settings: Settings) -> None:
             with contextlib.suppress(NoSuchJobError):
                 Job.fetch(job_id, connection=queue.connection, serializer=queue.serializer).delete()
         queue.connection.delete(registry.key)
+    # Workers killed in a test never unregister from the queue's worker set.
+    by_queue = WORKERS_BY_QUEUE_KEY % queue.name
+    workers = queue.connection.smembers(by_queue)
+    if workers:
+        queue.connection.srem(REDIS_WORKER_KEYS, *workers)
+    queue.connection.delete(by_queue)
     queue.delete(delete_jobs=True)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -104,8 +105,26 @@ def spawn(cmd: list[str], settings: Settings, log: Path) -> subprocess.Popen[byt
     )
 
 
+def child_pids(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (a worker's work-horse)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
+    """Kill a process and its children: a horse is in a process group of its own and would
+    otherwise go on training after the test."""
     if process.poll() is None:
+        for child in child_pids(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
         process.kill()
     process.wait(timeout=30)
 
