@@ -231,8 +231,13 @@ def _train_and_register(
     # Registration, the champion decision and the job's success are one transaction:
     # no half-written version, no alias pointing at a version that is not there.
     with session_scope(url) as session:
-        job = jobs.get_job(session, job_id=job_id)
+        # Locked (on PostgreSQL) so a janitor cannot re-queue the job between this check and
+        # the commit; a worker that froze past its heartbeat and lost the job registers nothing.
+        job = jobs.get_job(session, job_id=job_id, for_update=True)
         if job.status != jobs.RUNNING:
+            return job.status
+        if job.worker != worker_name():
+            log.warning("job %s now belongs to %s; not registering", job_id, job.worker)
             return job.status
         if job.cancel_requested:
             jobs.finish(session, job_id=job_id, status=jobs.CANCELLED, message="Cancelled.")

@@ -69,9 +69,11 @@ def create_job(
     return job, True
 
 
-def get_job(session: Session, *, job_id: str) -> TrainingJob:
-    """One job, or JobNotFound."""
-    job = session.get(TrainingJob, job_id)
+def get_job(session: Session, *, job_id: str, for_update: bool = False) -> TrainingJob:
+    """One job, or JobNotFound; for_update locks its row until the transaction ends."""
+    # `of`: lock only the job's row, not the joined-in model version (PostgreSQL refuses that).
+    lock = {"of": TrainingJob} if for_update else None
+    job = session.get(TrainingJob, job_id, with_for_update=lock, populate_existing=for_update)
     if job is None:
         raise JobNotFound(f"No training job {job_id!r}. List jobs with `GET /jobs`.")
     return job

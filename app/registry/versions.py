@@ -15,7 +15,7 @@ from app.db.tables import ModelAlias, ModelVersion, utcnow
 
 READY = "ready"
 # Version numbers are allocated as max+1; concurrent writers retry on the unique constraint.
-MAX_ALLOCATION_ATTEMPTS = 8
+MAX_ALLOCATION_ATTEMPTS = 64
 
 
 @dataclass(frozen=True)

@@ -80,3 +80,20 @@ def test_model_failing_onnx_parity_is_not_registered_and_job_says_why(
         assert "ONNX outputs differ from Keras" in (job.error or "")
         assert job.model_version_id is None
         assert list_versions(s, ticker="^GSPC") == []
+
+
+def test_a_worker_that_lost_its_job_registers_nothing(
+    settings: Settings, db_url: str, session: Session, sample_csv_text: str
+) -> None:
+    """A worker that froze past its heartbeat, while the job went to another, must not register."""
+    import_csv(session, ticker="^GSPC", text=sample_csv_text, calendar="XNYS")
+    session.commit()
+    job_id = queue(db_url, "^GSPC", {**TINY, "start": "2016-01-01"})
+    with session_scope(db_url) as s:
+        # The job is running, but another worker holds it now.
+        assert jobs.claim(s, job_id=job_id, worker="elsewhere:4242", pid=4242)
+    assert run_job(job_id, settings) == "running"
+    with session_scope(db_url) as s:
+        job = jobs.get_job(s, job_id=job_id)
+        assert (job.status, job.worker, job.model_version_id) == ("running", "elsewhere:4242", None)
+        assert list_versions(s, ticker="^GSPC") == []
