@@ -79,7 +79,8 @@ def decide(
     if skill_vs_naive is None or skill_vs_naive <= 0:
         return Decision(
             False,
-            f"not promoted: backtest skill against naive is {skill_vs_naive} (needs > 0)",
+            "not promoted: backtest skill against naive is "
+            f"{'undefined' if skill_vs_naive is None else f'{skill_vs_naive:+.4f}'} (needs > 0)",
             details,
         )
     if current is None:
