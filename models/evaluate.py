@@ -50,9 +50,12 @@ def naive_forecast(last_close: np.ndarray, horizon: int) -> np.ndarray:
     return np.repeat(last[:, None], horizon, axis=1)
 
 
-def _ratio(model: float, naive: float) -> float:
-    """Return model / naive, NaN when the naive error is zero (a flat series)."""
-    return model / naive if naive > 0.0 else float("nan")
+def _ratio(model: float, naive: float) -> float | None:
+    """Return model / naive, None when the naive error is zero (a flat series).
+
+    None, not NaN: these metrics are stored as JSON, which has no NaN (PostgreSQL refuses it).
+    """
+    return model / naive if naive > 0.0 else None
 
 
 def compare_to_naive(

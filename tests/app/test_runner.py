@@ -24,6 +24,13 @@ def queue(db_url: str, ticker: str, config: dict[str, object]) -> str:
         return job.id
 
 
+def queue_sample_job(session: Session, db_url: str, csv_text: str) -> str:
+    """Store the sample's bars and queue a tiny job on its last three years."""
+    import_csv(session, ticker="^GSPC", text=csv_text, calendar="XNYS")
+    session.commit()
+    return queue(db_url, "^GSPC", {**TINY, "start": "2016-01-01"})
+
+
 def test_job_without_any_stored_prices_fails_naming_both_ways_in(
     settings: Settings, db_url: str
 ) -> None:
@@ -59,9 +66,7 @@ def test_cancelled_job_is_not_run(settings: Settings, db_url: str) -> None:
 def test_model_failing_onnx_parity_is_not_registered_and_job_says_why(
     settings: Settings, db_url: str, session: Session, sample_csv_text: str
 ) -> None:
-    import_csv(session, ticker="^GSPC", text=sample_csv_text, calendar="XNYS")
-    session.commit()
-    job_id = queue(db_url, "^GSPC", {**TINY, "start": "2016-01-01"})
+    job_id = queue_sample_job(session, db_url, sample_csv_text)
     with session_scope(db_url) as s:
         assert jobs.claim(s, job_id=job_id, worker="test", pid=None)
     # No real graph differs from Keras by less than zero: the check must refuse it.
@@ -86,9 +91,7 @@ def test_a_worker_that_lost_its_job_registers_nothing(
     settings: Settings, db_url: str, session: Session, sample_csv_text: str
 ) -> None:
     """A worker that froze past its heartbeat, while the job went to another, must not register."""
-    import_csv(session, ticker="^GSPC", text=sample_csv_text, calendar="XNYS")
-    session.commit()
-    job_id = queue(db_url, "^GSPC", {**TINY, "start": "2016-01-01"})
+    job_id = queue_sample_job(session, db_url, sample_csv_text)
     with session_scope(db_url) as s:
         # The job is running, but another worker holds it now.
         assert jobs.claim(s, job_id=job_id, worker="elsewhere:4242", pid=4242)

@@ -49,3 +49,10 @@ def test_compare_to_naive_scores_both_on_the_same_windows() -> None:
 def test_compare_to_naive_rejects_a_last_close_per_window_mismatch() -> None:
     with pytest.raises(ValueError, match="last_close"):
         compare_to_naive(np.ones((2, 3)), np.ones((2, 3)), np.ones(3))
+
+
+def test_ratio_against_a_flat_naive_is_none_so_it_stores_as_json() -> None:
+    actual = np.full((2, 2), 100.0)
+    result = compare_to_naive(actual, actual + 1.0, np.array([100.0, 100.0]))
+    assert result["mae_ratio"] == [None, None]
+    assert result["mae_ratio_overall"] is None
