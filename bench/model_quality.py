@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from app.prices.csv_format import parse_price_csv
-from models.config import MODEL_TYPES, TARGETS, TrainingConfig
+from models.config import ModelType, Target, TrainingConfig
 from models.train import train
 
 SAMPLE = Path(__file__).resolve().parents[1] / "app" / "data" / "GSPC.csv"
@@ -34,8 +34,8 @@ def run(seed: int, epochs: int | None) -> str:
     ]
     reference: float | None = None
     beats_naive_everywhere: list[str] = []
-    for target in TARGETS:
-        for model_type in MODEL_TYPES:
+    for target in Target:
+        for model_type in ModelType:
             overrides = {"model_type": model_type, "target": target, "seed": seed}
             if epochs is not None:
                 overrides["epochs"] = epochs

@@ -1,112 +1,93 @@
-"""Typed training configuration shared by training, the registry and the API (stdlib only)."""
+"""Typed training configuration shared by training, the registry and the API.
+
+The bounds and defaults live here and only here: the API's `TrainRequest` derives from this
+model, so a request can never accept what training would refuse (pydantic; no TensorFlow).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Literal, get_args
+from enum import StrEnum
+from typing import Annotated, Any
 
-ModelType = Literal["rnn", "lstm", "gru", "bilstm"]
-Target = Literal["log_return", "price"]
-
-MODEL_TYPES: tuple[str, ...] = get_args(ModelType)
-TARGETS: tuple[str, ...] = get_args(Target)
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
-    """Raise ValueError naming `name` unless value is an int in [low, high]."""
-    # bool is an int subclass; `True` as a lookback is a caller bug, not 1.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+class ModelType(StrEnum):
+    """The recurrent architectures a forecaster can be built from."""
+
+    RNN = "rnn"
+    LSTM = "lstm"
+    GRU = "gru"
+    BILSTM = "bilstm"
 
 
-def _check_float(name: str, value: Any) -> float:
-    """Return value as a float or raise ValueError naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    return float(value)
+class Target(StrEnum):
+    """What the network predicts: cumulative log returns (default) or scaled price levels."""
+
+    LOG_RETURN = "log_return"
+    PRICE = "price"
 
 
-@dataclass(frozen=True)
-class TrainingConfig:
+# Largest seed: Keras and numpy take any 32-bit unsigned value, PostgreSQL's integer does not.
+MAX_SEED = 2**31 - 1
+Units = Annotated[int, Strict(), Field(ge=1, le=1024)]
+
+
+class TrainingConfig(BaseModel):
     """Everything that decides how a forecaster is trained; saved with every model version."""
 
-    model_type: ModelType = "lstm"
-    lookback: int = 60  # trading days of history per input window
-    horizon: int = 5  # trading days forecast, one output per day
-    layers: tuple[int, ...] = (64, 32)  # units per stacked recurrent layer
-    dropout: float = 0.2
-    epochs: int = 50
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    target: Target = "log_return"
-    seed: int = 42
-    train_frac: float = 0.70
-    val_frac: float = 0.15
-    patience: int = 5  # epochs without val_loss improvement before stopping
+    # strict: `True` is not a lookback and "60" is not an integer; frozen: a config is a value.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    model_type: ModelType = Field(ModelType.LSTM, description="Recurrent cell", strict=False)
+    lookback: int = Field(60, ge=5, le=500, description="Input window, trading days")
+    horizon: int = Field(5, ge=1, le=60, description="Steps forecast at once, trading days")
+    # Lax for the container only: JSON has no tuples, so a stored list must read back.
+    layers: tuple[Units, ...] = Field(
+        (64, 32),
+        min_length=1,
+        max_length=4,
+        strict=False,
+        description="Units per stacked recurrent layer",
+    )
+    dropout: float = Field(0.2, ge=0.0, le=0.9, description="Dropout between recurrent layers")
+    epochs: int = Field(50, ge=1, le=1000, description="Most epochs; early stopping may end sooner")
+    batch_size: int = Field(32, ge=1, le=4096)
+    learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Adam's learning rate")
+    target: Target = Field(Target.LOG_RETURN, description="What the network predicts", strict=False)
+    seed: int = Field(42, ge=0, le=MAX_SEED, description="Seed of weights and shuffling")
+    train_frac: float = Field(0.70, gt=0.0, lt=1.0, description="Share of bars for training")
+    val_frac: float = Field(0.15, gt=0.0, lt=1.0, description="Share of bars for validation")
+    patience: int = Field(
+        5, ge=1, le=1000, description="Early-stopping patience: epochs without a better val_loss"
+    )
     # Walk-forward backtest over the test split: an origin every `backtest_step` trading days,
     # only the most recent `backtest_windows` of them when set.
-    backtest_step: int = 1
-    backtest_windows: int | None = None
+    backtest_step: int = Field(1, ge=1, le=250, description="Trading days between origins")
+    backtest_windows: int | None = Field(
+        None, ge=1, le=100_000, description="Keep only the most recent N backtest origins"
+    )
+
+    @model_validator(mode="after")
+    def _test_split_left(self) -> TrainingConfig:
+        # The test split is what is left; it must not be empty.
+        if not self.train_frac + self.val_frac < 1.0:
+            raise ValueError(
+                f"train_frac + val_frac must be less than 1 to leave a test split, "
+                f"got train_frac={self.train_frac} + val_frac={self.val_frac}"
+            )
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict (layers as a list)."""
-        data = asdict(self)
-        data["layers"] = list(self.layers)
-        return data
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainingConfig:
-        """Build a config from a dict, rejecting unknown keys; missing keys take defaults."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainingConfig field(s): {', '.join(unknown)}")
-        data = dict(d)
-        if "layers" in data:
-            layers = data["layers"]
-            if isinstance(layers, str) or not isinstance(layers, list | tuple):
-                raise ValueError(f"layers must be a list of integers, got {layers!r}")
-            data["layers"] = tuple(layers)
-        return cls(**data)
+        """Build a config from a JSON-able dict; missing keys take defaults, unknown ones fail."""
+        return cls.model_validate(d)
 
-    def validate(self) -> None:
-        """Raise ValueError naming the first field that is out of bounds."""
-        if self.model_type not in MODEL_TYPES:
-            raise ValueError(
-                f"model_type must be one of {list(MODEL_TYPES)}, got {self.model_type!r}"
-            )
-        if self.target not in TARGETS:
-            raise ValueError(f"target must be one of {list(TARGETS)}, got {self.target!r}")
-        _check_int("lookback", self.lookback, 5, 500)
-        _check_int("horizon", self.horizon, 1, 60)
-        _check_int("epochs", self.epochs, 1, 1000)
-        _check_int("batch_size", self.batch_size, 1, 4096)
-        _check_int("patience", self.patience, 1, 1000)
-        _check_int("seed", self.seed, 0, 2**32 - 1)
-        _check_int("backtest_step", self.backtest_step, 1, 250)
-        if self.backtest_windows is not None:
-            _check_int("backtest_windows", self.backtest_windows, 1, 100_000)
-        if not isinstance(self.layers, tuple) or not 1 <= len(self.layers) <= 4:
-            raise ValueError(f"layers must hold 1 to 4 layer sizes, got {self.layers!r}")
-        for units in self.layers:
-            _check_int("layers", units, 1, 1024)
-        dropout = _check_float("dropout", self.dropout)
-        if not 0.0 <= dropout <= 0.9:
-            raise ValueError(f"dropout must be between 0 and 0.9, got {dropout}")
-        learning_rate = _check_float("learning_rate", self.learning_rate)
-        if not 0.0 < learning_rate <= 1.0:
-            raise ValueError(f"learning_rate must be in (0, 1], got {learning_rate}")
-        train_frac = _check_float("train_frac", self.train_frac)
-        val_frac = _check_float("val_frac", self.val_frac)
-        if not train_frac > 0.0:
-            raise ValueError(f"train_frac must be greater than 0, got {train_frac}")
-        if not val_frac > 0.0:
-            raise ValueError(f"val_frac must be greater than 0, got {val_frac}")
-        # The test split is what is left; it must not be empty.
-        if not train_frac + val_frac < 1.0:
-            raise ValueError(
-                f"train_frac + val_frac must be less than 1 to leave a test split, "
-                f"got train_frac={train_frac} + val_frac={val_frac}"
-            )
+    @classmethod
+    def from_stored(cls, d: dict[str, Any]) -> TrainingConfig:
+        """The config inside a stored job or version record, ignoring the keys it adds."""
+        return cls.from_dict({k: v for k, v in d.items() if k in cls.model_fields})

@@ -179,7 +179,6 @@ def train(
     parity_tolerance: float = 1e-4,
 ) -> TrainResult:
     """Train, export to ONNX, check parity and score the model on the held-out test split."""
-    config.validate()
     values = as_closes(closes)
     n_bars = len(values)
     _check_length(n_bars, config)

@@ -65,8 +65,7 @@ def backtest_record(index: Any, backtest: Any) -> dict[str, Any]:
 def _training_config(job_config: dict[str, Any]) -> Any:
     from models.config import TrainingConfig
 
-    keys = set(TrainingConfig.__dataclass_fields__)
-    return TrainingConfig.from_dict({k: v for k, v in job_config.items() if k in keys})
+    return TrainingConfig.from_stored(job_config)
 
 
 def run_job(job_id: str, settings: Settings, *, only_queued: bool = False) -> str:

@@ -30,8 +30,7 @@ class Decision:
 
 def version_config(row: ModelVersion) -> TrainingConfig:
     """The TrainingConfig a version was trained with."""
-    known = TrainingConfig.__dataclass_fields__
-    return TrainingConfig.from_dict({k: v for k, v in row.config.items() if k in known})
+    return TrainingConfig.from_stored(row.config)
 
 
 def champion_mae_on(

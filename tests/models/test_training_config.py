@@ -1,11 +1,11 @@
 """TrainingConfig: defaults, serialisation and validation messages that name the field."""
 
-import dataclasses
 import json
 
 import pytest
+from pydantic import ValidationError
 
-from models.config import TrainingConfig
+from models.config import MAX_SEED, TrainingConfig
 
 
 def test_defaults_match_the_documented_training_recipe() -> None:
@@ -15,11 +15,10 @@ def test_defaults_match_the_documented_training_recipe() -> None:
     assert (config.epochs, config.batch_size, config.patience) == (50, 32, 5)
     assert config.target == "log_return"
     assert (config.train_frac, config.val_frac) == (0.70, 0.15)
-    config.validate()
 
 
 def test_config_is_frozen() -> None:
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(ValidationError, match="frozen"):
         TrainingConfig().lookback = 10  # type: ignore[misc]
 
 
@@ -35,8 +34,14 @@ def test_from_dict_fills_missing_keys_with_defaults() -> None:
 
 
 def test_from_dict_rejects_unknown_keys_by_name() -> None:
-    with pytest.raises(ValueError, match="units, window"):
+    with pytest.raises(ValidationError) as info:
         TrainingConfig.from_dict({"lookback": 20, "window": 3, "units": 4})
+    assert {e["loc"][0] for e in info.value.errors()} == {"window", "units"}
+
+
+def test_from_stored_ignores_the_keys_a_job_record_adds() -> None:
+    stored = {**TrainingConfig(lookback=20).to_dict(), "start": None, "promote": "auto"}
+    assert TrainingConfig.from_stored(stored) == TrainingConfig(lookback=20)
 
 
 @pytest.mark.parametrize(
@@ -54,6 +59,7 @@ def test_from_dict_rejects_unknown_keys_by_name() -> None:
         ({"layers": (8, 8, 8, 8, 8)}, "layers"),
         ({"layers": (0,)}, "layers"),
         ({"layers": (1025,)}, "layers"),
+        ({"layers": [True]}, "layers"),
         ({"dropout": -0.1}, "dropout"),
         ({"dropout": 0.95}, "dropout"),
         ({"batch_size": 0}, "batch_size"),
@@ -62,19 +68,26 @@ def test_from_dict_rejects_unknown_keys_by_name() -> None:
         ({"learning_rate": 1.5}, "learning_rate"),
         ({"train_frac": 0.0}, "train_frac"),
         ({"val_frac": 0.0}, "val_frac"),
-        ({"train_frac": 0.8, "val_frac": 0.2}, "train_frac \\+ val_frac"),
         ({"patience": 0}, "patience"),
         ({"patience": 1001}, "patience"),
+        ({"seed": MAX_SEED + 1}, "seed"),
         ({"lookback": 10.5}, "lookback"),
+        ({"lookback": True}, "lookback"),
+        ({"lookback": "60"}, "lookback"),
     ],
 )
-def test_validate_names_the_out_of_bounds_field(changes: dict, field: str) -> None:
-    config = dataclasses.replace(TrainingConfig(), **changes)
-    with pytest.raises(ValueError, match=f"^{field} "):
-        config.validate()
+def test_validation_names_the_out_of_bounds_field(changes: dict, field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        TrainingConfig.from_dict(changes)
+    assert info.value.errors()[0]["loc"][0] == field
 
 
-def test_validate_accepts_the_bounds_themselves() -> None:
+def test_fractions_must_leave_a_test_split() -> None:
+    with pytest.raises(ValidationError, match="train_frac \\+ val_frac must be less than 1"):
+        TrainingConfig(train_frac=0.8, val_frac=0.2)
+
+
+def test_validation_accepts_the_bounds_themselves() -> None:
     TrainingConfig(
         lookback=5,
         horizon=60,
@@ -84,5 +97,6 @@ def test_validate_accepts_the_bounds_themselves() -> None:
         batch_size=4096,
         learning_rate=1.0,
         patience=1,
+        seed=MAX_SEED,
         model_type="bilstm",
-    ).validate()
+    )
