@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from app.api.router import api_router
 from app.core.config import Settings, get_settings
 from app.core.errors import TickercastError
-from app.forecasting.sessions import PredictorCache
+from app.forecasting.predictors import PredictorCache
 from app.jobs.backends import make_backend
 
 log = logging.getLogger("tickercast")
@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.embedded_dispatcher:
+        if settings.job_supervisor:
             backend.start()
         try:
             yield

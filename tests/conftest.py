@@ -39,7 +39,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         data_dir=tmp_path,
         database_url=database_url,
         price_source="none",
-        embedded_dispatcher=False,
+        job_supervisor=False,
         dispatch_interval_seconds=0.2,
     )
 
@@ -98,33 +98,24 @@ def tiny_result(sample_frame: pd.DataFrame) -> Any:
 def register_tiny(
     session: Session, sample_frame: pd.DataFrame, tiny_result: Any
 ) -> Callable[..., Any]:
-    """Store the sample's bars and register the tiny model through the runner's own path."""
-    from app.jobs.runner import build_new_version, register_with_gate
+    """Store the sample's bars and register the tiny model through the pipeline's own steps."""
     from app.prices import store
-    from models.config import TrainingConfig
+    from app.training.gate import PromoteMode
+    from app.training.pipeline import Prices, build_version, gate_and_register
+    from app.training.spec import TrainingSpec
 
     store.ensure_ticker(session, ticker="^GSPC", calendar="XNYS", source="csv")
     store.upsert_bars(session, ticker="^GSPC", frame=sample_frame)
+    prices = Prices(sample_frame, "XNYS", None)
 
     def register(promote: str = "auto", result: Any = None) -> Any:
         result = result or tiny_result
-        new = build_new_version(
-            ticker="^GSPC",
-            config=TrainingConfig.from_dict(TINY_REQUEST),
-            request=TINY_REQUEST,
-            result=result,
-            frame=sample_frame,
-            calendar="XNYS",
-            job_id=None,
-        )
-        version, decision = register_with_gate(
-            session,
-            new=new,
-            result=result,
-            closes=sample_frame["close"].to_numpy(),
-            mode=promote,  # type: ignore[arg-type]
+        spec = TrainingSpec.from_dict({**TINY_REQUEST, "promote": promote})
+        new = build_version("^GSPC", spec, prices, result, job_id=None)
+        registered = gate_and_register(
+            session, new=new, result=result, closes=prices.closes, mode=PromoteMode(promote)
         )
         session.commit()
-        return version, decision
+        return registered.version, registered.decision
 
     return register

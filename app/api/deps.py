@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.db.engine import session_factory
-from app.forecasting.sessions import PredictorCache
+from app.forecasting.predictors import PredictorCache
 from app.jobs.backends import JobBackend
 
 

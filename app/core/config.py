@@ -31,9 +31,10 @@ class Settings(BaseSettings):
     # Where training runs: "local" spawns one process per job on this machine; "rq" puts
     # the job id on a Redis queue for `tickercast worker` processes on any machine.
     queue: Literal["local", "rq"] = "local"
-    # Run the background loop inside the API process: the local dispatcher (off: local jobs
-    # stay queued), or with rq the janitor that re-queues or fails jobs of dead workers.
-    embedded_dispatcher: bool = True
+    # Run the job supervisor thread inside the API process: with `local` the dispatcher that
+    # starts and reaps training processes (off: local jobs stay queued), with `rq` the janitor
+    # that re-queues or fails the jobs of dead workers.
+    job_supervisor: bool = True
     redis_url: str = "redis://127.0.0.1:6379/0"
     rq_queue_name: str = Field(default="tickercast-training", min_length=1)
     max_training_jobs: int = Field(default=1, ge=1, le=64)

@@ -52,6 +52,10 @@ class Conflict(TickercastError):
     status = 409
 
 
+class PayloadTooLarge(TickercastError):
+    status = 413
+
+
 class PriceSourceError(TickercastError):
     """The remote price source failed (network down, rate limited, no data)."""
 
@@ -72,7 +76,3 @@ class NoPriceData(PriceSourceError):
     """The source answered but had no bars for the ticker and range."""
 
     status = 404
-
-
-class ServiceNotReady(TickercastError):
-    status = 503

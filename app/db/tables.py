@@ -162,6 +162,10 @@ class ModelVersion(Base):
     calibration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Every walk-forward window of the version's backtest, column-wise; large, so deferred.
     backtest: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)
+    # The aliases that name this version, loaded with it in one more query per listing.
+    aliases: Mapped[list[ModelAlias]] = relationship(
+        lazy="selectin", viewonly=True, order_by="ModelAlias.alias"
+    )
 
 
 class ModelAlias(Base):
@@ -175,3 +179,16 @@ class ModelAlias(Base):
         ForeignKey("model_version.id", ondelete="CASCADE")
     )
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RegistryLock(Base):
+    """One row per ticker, locked (upserted) while its champion is decided or moved by hand.
+
+    Deciding reads the sitting champion and then writes the alias; without a lock taken before
+    the read, two registrations of one ticker could both judge against the same champion.
+    """
+
+    __tablename__ = "registry_lock"
+
+    ticker: Mapped[str] = mapped_column(String(15), primary_key=True)
+    locked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

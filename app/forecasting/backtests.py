@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.errors import InvalidInput, ModelNotFound
+from app.core.errors import ModelNotFound
 from app.db.tables import ModelVersion
 from app.registry import versions
 from models.backtest import coverage, interval_bounds
@@ -35,9 +35,6 @@ def windows(
     row: ModelVersion, record: dict[str, Any], levels: Sequence[int]
 ) -> list[dict[str, Any]]:
     """One dict per window: origin, dates, actuals, model, baselines and interval bounds."""
-    bad = [level for level in levels if not 1 <= level <= 99]
-    if bad:
-        raise InvalidInput(f"level must be between 1 and 99 (percent); got {bad}.")
     model = np.asarray(record["model"], dtype=np.float64)
     half_widths = (row.calibration or {}).get("half_widths", {})
     bounds = {

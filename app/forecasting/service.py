@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import InvalidInput, ModelNotFound
 from app.db.tables import ModelVersion
-from app.forecasting.sessions import PredictorCache
+from app.forecasting.predictors import PredictorCache
 from app.prices import store
 from app.prices.calendars import next_sessions
 from app.registry import versions
-from app.registry.champion import CHAMPION, version_config
-from models.backtest import interval_bounds
-from models.features import FeatureScalers, decode_outputs, encode_inputs, min_history
+from models.backtest import forecast_prices, interval_bounds
+from models.config import TrainingConfig
+from models.features import FeatureScalers, min_history
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class ForecastPoint:
 class Selection:
     """Which version serves a forecast, and why."""
 
-    version: ModelVersion
+    row: ModelVersion
     alias: str | None
     is_champion: bool
     warning: str | None = None
@@ -54,32 +54,31 @@ class Forecast:
     warnings: list[str]
 
 
+def _known_aliases(session: Session, ticker: str) -> list[str]:
+    names = versions.aliases_by_version(session, ticker=ticker).values()
+    return sorted({alias for aliases in names for alias in aliases})
+
+
 def select_version(
     session: Session, *, ticker: str, version: int | None = None, alias: str | None = None
 ) -> Selection:
     """The version named, the alias named, else the champion, else the latest ready one."""
     if version is not None and alias is not None:
         raise InvalidInput("Give either version or alias, not both.")
-    champ = versions.resolve_alias(session, ticker=ticker, alias=CHAMPION)
+    champ = versions.resolve_alias(session, ticker=ticker, alias=versions.CHAMPION)
     if version is not None:
         row = versions.get_version(session, ticker=ticker, version=version)
         return Selection(row, None, champ is not None and champ.id == row.id)
     if alias is not None:
-        row_or_none = versions.resolve_alias(session, ticker=ticker, alias=alias)
-        if row_or_none is None:
-            known = sorted(
-                {
-                    a
-                    for names in versions.aliases_by_version(session, ticker=ticker).values()
-                    for a in names
-                }
-            )
+        named = versions.resolve_alias(session, ticker=ticker, alias=alias)
+        if named is None:
             raise ModelNotFound(
-                f"Ticker {ticker!r} has no alias {alias!r} (known aliases: {known or 'none'})."
+                f"Ticker {ticker!r} has no alias {alias!r} "
+                f"(known aliases: {_known_aliases(session, ticker) or 'none'})."
             )
-        return Selection(row_or_none, alias, champ is not None and champ.id == row_or_none.id)
+        return Selection(named, alias, champ is not None and champ.id == named.id)
     if champ is not None:
-        return Selection(champ, CHAMPION, True)
+        return Selection(champ, versions.CHAMPION, True)
     row = versions.latest_ready(session, ticker=ticker)
     return Selection(
         row,
@@ -92,21 +91,14 @@ def select_version(
 
 def _intervals(
     row: ModelVersion, levels: Sequence[int], prices: np.ndarray
-) -> tuple[list[list[Interval]], str | None]:
-    if not levels:
-        return [[] for _ in prices], None
-    half_widths = (row.calibration or {}).get("half_widths")
-    if not half_widths:
-        return [[] for _ in prices], (
-            f"Version {row.version} was registered before intervals were calibrated; "
-            "retrain it to get intervals."
-        )
+) -> list[list[Interval]]:
+    half_widths = row.calibration["half_widths"] if row.calibration else {}
     per_point: list[list[Interval]] = [[] for _ in prices]
     for level in levels:
         lower, upper = interval_bounds(prices, half_widths[str(level)])
         for i in range(len(prices)):
             per_point[i].append(Interval(level, float(lower[i]), float(upper[i])))
-    return per_point, None
+    return per_point
 
 
 def forecast(
@@ -114,24 +106,21 @@ def forecast(
     *,
     ticker: str,
     cache: PredictorCache,
+    levels: Sequence[int],
     horizon: int | None = None,
     version: int | None = None,
     alias: str | None = None,
-    levels: Sequence[int] = (80, 95),
 ) -> Forecast:
     """A multi-step forecast from the stored bars up to the newest one, with intervals."""
     selection = select_version(session, ticker=ticker, version=version, alias=alias)
-    row = selection.version
-    config = version_config(row)
+    row = selection.row
+    config = TrainingConfig.from_stored(row.config)
     steps = config.horizon if horizon is None else horizon
     if not 1 <= steps <= config.horizon:
         raise InvalidInput(
             f"horizon must be between 1 and {config.horizon}, the horizon version "
             f"{row.version} of {ticker} was trained for (got {steps})."
         )
-    bad = [level for level in levels if not 1 <= level <= 99]
-    if bad:
-        raise InvalidInput(f"level must be between 1 and 99 (percent); got {bad}.")
     needed = min_history(config)
     bars = store.load_bars(session, ticker=ticker, last=needed)
     if len(bars) < needed:
@@ -140,15 +129,13 @@ def forecast(
             f"{needed} (lookback {config.lookback} + 1)."
         )
     closes = bars["close"].to_numpy(dtype=np.float64)
+    predictor = cache.get(row.id, lambda: versions.onnx_bytes(session, version_id=row.id))
     origin = np.array([len(closes) - 1])
     scalers = FeatureScalers.from_dict(row.scalers)
-    x = encode_inputs(closes, origin, config, scalers)
-    predictor = cache.get(row.id, lambda: versions.onnx_bytes(session, version_id=row.id))
-    prices = decode_outputs(predictor.predict(x), closes[origin], config, scalers)[0][:steps]
-    intervals, interval_warning = _intervals(row, sorted(set(levels)), prices)
+    prices = forecast_prices(closes, origin, config, scalers, predictor.predict)[0][:steps]
     as_of = bars.index[-1].date()
     dates = next_sessions(row.calendar, as_of, steps)
-    warnings = [w for w in (selection.warning, interval_warning) if w]
+    intervals = _intervals(row, sorted(set(levels)), prices)
     return Forecast(
         ticker=ticker,
         selection=selection,
@@ -158,5 +145,5 @@ def forecast(
             ForecastPoint(date=d, value=float(v), intervals=iv)
             for d, v, iv in zip(dates, prices, intervals, strict=True)
         ],
-        warnings=warnings,
+        warnings=[selection.warning] if selection.warning else [],
     )

@@ -43,6 +43,6 @@ class Heartbeat:
         while not self._stop.wait(self.interval):
             try:
                 with session_scope(self.url) as session:
-                    jobs.heartbeat(session, job_id=self.job_id)
+                    jobs.beat(session, job_id=self.job_id)
             except Exception:  # a database hiccup must not end the training
                 log.warning("job %s: heartbeat failed", self.job_id, exc_info=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from app.core.config import Settings
 from app.db.engine import session_scope
 from app.db.tables import utcnow
+from app.jobs import outcomes
 from app.jobs import service as jobs
 from app.jobs.periodic import Periodic
 
@@ -65,28 +66,23 @@ class Janitor:
     def sweep(self) -> Sweep:
         """One pass: re-queue or fail jobs without a heartbeat, put back jobs the queue lost."""
         result = Sweep()
-        timeout = self.settings.heartbeat_timeout_seconds
-        cutoff = utcnow() - dt.timedelta(seconds=timeout)
+        cutoff = utcnow() - dt.timedelta(seconds=self.settings.heartbeat_timeout_seconds)
         with session_scope(self.url) as session:
             for job in jobs.stale_running(session, older_than=cutoff, backend=self.backend):
-                lost = (
-                    f"worker {job.worker or '?'} sent no heartbeat for over {timeout} s "
-                    "(TICKERCAST_HEARTBEAT_TIMEOUT_SECONDS): its process or machine died"
+                death = outcomes.Death(
+                    outcomes.Cause.LOST, job.worker or "?", outcomes.silent_for(self.settings)
                 )
-                if job.attempts < self.settings.max_attempts:
-                    reason = (
-                        f"Re-queued: attempt {job.attempts} of {self.settings.max_attempts} "
-                        f"was lost ({lost})."
-                    )
-                    if jobs.requeue(session, job_id=job.id, reason=reason, older_than=cutoff):
-                        result.requeued.append(job.id)
-                elif jobs.fail_stale(
+                settled = outcomes.settle(
                     session,
                     job_id=job.id,
-                    older_than=cutoff,
-                    error=f"{lost}. Gave up after {job.attempts} attempt(s) "
-                    f"(TICKERCAST_MAX_ATTEMPTS={self.settings.max_attempts}).",
-                ):
+                    attempts=job.attempts,
+                    death=death,
+                    settings=self.settings,
+                    stale_before=cutoff,
+                )
+                if settled is outcomes.Settled.REQUEUED:
+                    result.requeued.append(job.id)
+                elif settled is outcomes.Settled.FAILED:
                     result.failed.append(job.id)
         for job_id in result.requeued:
             log.warning("job %s re-queued: its worker stopped sending heartbeats", job_id)

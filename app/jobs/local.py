@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -20,13 +19,13 @@ from typing import IO
 from app.core.config import Settings
 from app.db.engine import session_scope
 from app.db.tables import utcnow
+from app.jobs import outcomes
 from app.jobs import service as jobs
 from app.jobs.periodic import Periodic
+from app.jobs.status import JobStatus
 
 log = logging.getLogger("tickercast.dispatcher")
 BACKEND = "local"
-# Lines of a dead job's log quoted in its error.
-LOG_TAIL_LINES = 15
 SPAWN_GRACE = dt.timedelta(seconds=60)
 
 
@@ -52,12 +51,15 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return "\n".join(text[-lines:])
+@dataclass(frozen=True)
+class RunningJob:
+    """What the dispatcher needs of a running job's row, read in one short session."""
+
+    id: str
+    worker: str | None
+    attempts: int
+    started_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
 
 
 @dataclass
@@ -107,55 +109,66 @@ class LocalDispatcher:
                 continue
             child.log_file.close()
             del self.children[job_id]
-            if code == 0:
-                reason = "training process exited before recording a result"
-            elif code < 0:
-                reason = f"training process was killed by signal {signal.Signals(-code).name}"
-            else:
-                reason = f"training process exited with code {code}"
-            tail = _tail(child.log_path)
-            with session_scope(self.url) as session:
-                if jobs.finish(
-                    session,
-                    job_id=job_id,
-                    status=jobs.FAILED,
-                    error=f"{reason}. Last log lines ({child.log_path}):\n{tail}"
-                    if tail
-                    else reason,
-                ):
-                    log.warning("job %s: %s", job_id, reason)
+            death = outcomes.Death(
+                outcomes.Cause.CRASHED,
+                f"{self.host}:{child.process.pid}",
+                outcomes.exit_description(returncode=code),
+            )
+            # A runner that recorded its result has already moved the job out of `running`.
+            self._settle(job_id, death, log_path=child.log_path)
 
     def _fail_orphans_and_timeouts(self) -> None:
         now = utcnow()
-        timeout = dt.timedelta(seconds=self.settings.job_timeout_seconds)
+        for job in self._running():
+            child = self.children.get(job.id)
+            if child is not None:
+                if outcomes.is_overdue(job.started_at, self.settings, now):
+                    child.process.kill()
+                    death = outcomes.Death(outcomes.Cause.TIMED_OUT, job.worker or "?")
+                    self._settle(job.id, death, attempts=job.attempts, log_path=child.log_path)
+                continue
+            # Not ours: started by an earlier run of the service, or by another instance.
+            host, _, pid = (job.worker or "").rpartition(":")
+            if host == self.host and pid.isdigit() and pid_alive(int(pid)):
+                continue
+            if pid == "?" and job.started_at and now - job.started_at < SPAWN_GRACE:
+                continue  # claimed by another instance that is spawning its process now
+            if host == self.host:
+                how = "is gone: the service or machine restarted while it ran"
+            elif self._heartbeat_stale(job.heartbeat_at, now):
+                how = outcomes.silent_for(self.settings)
+            else:
+                continue
+            death = outcomes.Death(outcomes.Cause.LOST, job.worker or "?", how)
+            self._settle(job.id, death, attempts=job.attempts)
+
+    def _running(self) -> list[RunningJob]:
         with session_scope(self.url) as session:
-            for job in jobs.running_jobs(session, backend=BACKEND):
-                child = self.children.get(job.id)
-                if child is not None:
-                    if job.started_at is not None and now - job.started_at > timeout:
-                        child.process.kill()
-                        jobs.finish(
-                            session,
-                            job_id=job.id,
-                            status=jobs.FAILED,
-                            error=f"timed out after {self.settings.job_timeout_seconds} s "
-                            "(TICKERCAST_JOB_TIMEOUT_SECONDS)",
-                        )
-                    continue
-                # Not ours: started by an earlier run of the service, or by another instance.
-                host, _, pid = (job.worker or "").rpartition(":")
-                if host == self.host and pid.isdigit() and pid_alive(int(pid)):
-                    continue
-                if pid == "?" and job.started_at and now - job.started_at < SPAWN_GRACE:
-                    continue  # claimed by another instance that is spawning its process now
-                if host == self.host or self._heartbeat_stale(job.heartbeat_at, now):
-                    jobs.finish(
-                        session,
-                        job_id=job.id,
-                        status=jobs.FAILED,
-                        error=f"training process {job.worker or '?'} died "
-                        "(the service or machine restarted while it ran)",
-                    )
+            return [
+                RunningJob(j.id, j.worker, j.attempts, j.started_at, j.heartbeat_at)
+                for j in jobs.running_jobs(session, backend=BACKEND)
+            ]
+
+    def _settle(
+        self,
+        job_id: str,
+        death: outcomes.Death,
+        *,
+        attempts: int | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        with session_scope(self.url) as session:
+            if attempts is None:
+                attempts = jobs.get_job(session, job_id=job_id).attempts
+            settled = outcomes.settle(
+                session, job_id=job_id, attempts=attempts, death=death, settings=self.settings
+            )
+        if settled is not outcomes.Settled.UNCHANGED:
+            where = f"; its log is {log_path}" if log_path else ""
+            log.warning(
+                "job %s %s: %s%s", job_id, settled, outcomes.reason(death, self.settings), where
+            )
+            self.wake()
 
     def _heartbeat_stale(self, beat: dt.datetime | None, now: dt.datetime) -> bool:
         limit = dt.timedelta(seconds=self.settings.heartbeat_timeout_seconds)
@@ -194,8 +207,8 @@ class LocalDispatcher:
                 jobs.finish(
                     session,
                     job_id=job_id,
-                    status=jobs.FAILED,
-                    error=f"could not start the training process: {exc}",
+                    status=JobStatus.FAILED,
+                    error=f"could not start the training process: {exc.strerror or exc}",
                 )
             return
         self.children[job_id] = _Child(process=process, log_path=log_path, log_file=log_file)

@@ -13,15 +13,9 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, JobNotFound
 from app.db.tables import TrainingJob, utcnow
+from app.jobs.status import ACTIVE, FINISHED, JobStatus
 
-QUEUED = "queued"
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-CANCELLED = "cancelled"
-ACTIVE = (QUEUED, RUNNING)
-FINISHED = (SUCCEEDED, FAILED, CANCELLED)
-STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)
+QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
 
 
 def config_hash(ticker: str, config: dict[str, Any]) -> str:
@@ -83,7 +77,7 @@ def list_jobs(
     session: Session,
     *,
     ticker: str | None = None,
-    status: str | None = None,
+    status: JobStatus | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[TrainingJob]:
@@ -105,7 +99,9 @@ def request_cancel(session: Session, *, job_id: str) -> TrainingJob:
     cancelled = session.execute(
         update(TrainingJob)
         .where(TrainingJob.id == job_id, TrainingJob.status == QUEUED)
-        .values(status=CANCELLED, cancel_requested=True, finished_at=now, message="Cancelled.")
+        .values(
+            status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now, message="Cancelled."
+        )
     ).rowcount  # type: ignore[attr-defined]
     if not cancelled:
         session.execute(
@@ -174,8 +170,8 @@ def set_pid(session: Session, *, job_id: str, pid: int) -> None:
     session.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(pid=pid))
 
 
-def heartbeat(session: Session, *, job_id: str, progress: dict[str, Any] | None = None) -> bool:
-    """Refresh the heartbeat (and progress); returns whether cancellation was requested."""
+def beat(session: Session, *, job_id: str, progress: dict[str, Any] | None = None) -> None:
+    """Refresh a running job's heartbeat, and its progress when given."""
     values: dict[str, Any] = {"heartbeat_at": utcnow()}
     if progress is not None:
         values["progress"] = progress
@@ -184,6 +180,10 @@ def heartbeat(session: Session, *, job_id: str, progress: dict[str, Any] | None 
         .where(TrainingJob.id == job_id, TrainingJob.status == RUNNING)
         .values(**values)
     )
+
+
+def cancel_requested(session: Session, *, job_id: str) -> bool:
+    """Whether someone asked the job to stop."""
     return bool(
         session.scalar(select(TrainingJob.cancel_requested).where(TrainingJob.id == job_id))
     )
@@ -198,16 +198,17 @@ def finish(
     session: Session,
     *,
     job_id: str,
-    status: str,
+    status: JobStatus,
     error: str | None = None,
     message: str | None = None,
     model_version_id: int | None = None,
-    only_if_running: bool = True,
     worker: str | None = None,
+    stale_before: dt.datetime | None = None,
 ) -> bool:
-    """Move a job to a final status; with only_if_running, a finished job is left alone.
+    """Move a running job to a final status; a job that is not running is left alone.
 
-    With `worker`, only while that worker still holds the job (not after a re-queue).
+    With `worker`, only while that worker still holds the job (not after a re-queue); with
+    `stale_before`, only while its heartbeat is still older than that.
     """
     values: dict[str, Any] = {"status": status, "finished_at": utcnow()}
     if error is not None:
@@ -216,11 +217,11 @@ def finish(
         values["message"] = message
     if model_version_id is not None:
         values["model_version_id"] = model_version_id
-    query = update(TrainingJob).where(TrainingJob.id == job_id)
-    if only_if_running:
-        query = query.where(TrainingJob.status == RUNNING)
+    query = update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == RUNNING)
     if worker is not None:
         query = query.where(TrainingJob.worker == worker)
+    if stale_before is not None:
+        query = query.where(TrainingJob.heartbeat_at < stale_before)
     return bool(session.execute(query.values(**values)).rowcount)  # type: ignore[attr-defined]
 
 
@@ -243,21 +244,6 @@ def requeue(
         "progress": {},
     }
     return bool(session.execute(query.values(**values)).rowcount)  # type: ignore[attr-defined]
-
-
-def fail_stale(session: Session, *, job_id: str, older_than: dt.datetime, error: str) -> bool:
-    """Mark a running job failed if its heartbeat is still older than the cut-off."""
-    return bool(
-        session.execute(
-            update(TrainingJob)
-            .where(
-                TrainingJob.id == job_id,
-                TrainingJob.status == RUNNING,
-                TrainingJob.heartbeat_at < older_than,
-            )
-            .values(status=FAILED, error=error, finished_at=utcnow())
-        ).rowcount  # type: ignore[attr-defined]
-    )
 
 
 def stale_running(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import signal
 import socket
 from functools import partial
 from types import FrameType
@@ -25,7 +24,7 @@ import app.jobs.tasks  # noqa: F401  (imported before the forks, so each horse s
 from app.core.config import Settings
 from app.core.errors import TickercastError
 from app.db.engine import session_scope
-from app.jobs import service as jobs
+from app.jobs import outcomes
 from app.jobs.rq_backend import redis_connection, training_queue
 
 log = logging.getLogger("tickercast.worker")
@@ -40,7 +39,7 @@ class TrainingDeathPenalty(UnixSignalDeathPenalty):
 
     def handle_death_penalty(self, signum: int, frame: FrameType | None) -> None:
         if issubclass(self._exception, JobTimeoutException):
-            raise JobTimedOut(f"timed out after {self._timeout} s (TICKERCAST_JOB_TIMEOUT_SECONDS)")
+            raise JobTimedOut(outcomes.timed_out(self._timeout))
         super().handle_death_penalty(signum, frame)
 
 
@@ -50,44 +49,40 @@ class TrainingWorker(Worker):
     death_penalty_class = TrainingDeathPenalty
 
 
-def horse_death_reason(
+def horse_death(
     pid: int | None,
     wait_status: int | None,
     *,
     started_at: dt.datetime | None,
-    timeout: float | None,
-) -> str:
-    """Why a horse that did not exit cleanly ended, in the words the job's error shows."""
-    if wait_status is not None and os.WIFSIGNALED(wait_status):
-        how = f"was killed by signal {signal.Signals(os.WTERMSIG(wait_status)).name}"
-    elif wait_status is not None and os.WIFEXITED(wait_status):
-        how = f"exited with code {os.WEXITSTATUS(wait_status)}"
-    else:
-        how = "disappeared"
-    process = f"training process {socket.gethostname()}:{pid or '?'}"
-    if timeout and started_at is not None:
-        elapsed = (dt.datetime.now(dt.UTC) - started_at.replace(tzinfo=dt.UTC)).total_seconds()
-        if elapsed >= timeout:
-            return (
-                f"timed out after {timeout:g} s (TICKERCAST_JOB_TIMEOUT_SECONDS): "
-                f"the {process} did not stop and {how}"
-            )
-    if "SIGKILL" in how:
-        return f"{process} {how} (by an operator, or by the kernel when memory ran out)"
-    return f"{process} {how}"
+    settings: Settings,
+) -> outcomes.Death:
+    """What became of a work-horse that did not exit cleanly."""
+    process = f"{socket.gethostname()}:{pid or '?'}"
+    how = outcomes.exit_description(wait_status=wait_status)
+    started = started_at.replace(tzinfo=dt.UTC) if started_at is not None else None
+    if outcomes.is_overdue(started, settings, dt.datetime.now(dt.UTC)):
+        return outcomes.Death(outcomes.Cause.TIMED_OUT, process, how)
+    return outcomes.Death(outcomes.Cause.CRASHED, process, how)
 
 
 def record_dead_horse(
     settings: Settings, job: Job, pid: int | None, wait_status: int | None, _rusage: Any
 ) -> None:
     """Fail the SQL job of a horse that died under this worker (OOM killer, timeout, crash)."""
-    reason = horse_death_reason(pid, wait_status, started_at=job.started_at, timeout=job.timeout)
+    death = horse_death(pid, wait_status, started_at=job.started_at, settings=settings)
     try:
         with session_scope(settings.resolved_database_url()) as session:
             # Fenced by the horse's name: a job re-queued meanwhile belongs to someone else.
-            owner = f"{socket.gethostname()}:{pid}" if pid else None
-            if jobs.finish(session, job_id=job.id, status=jobs.FAILED, error=reason, worker=owner):
-                log.warning("job %s: %s", job.id, reason)
+            settled = outcomes.settle(
+                session,
+                job_id=job.id,
+                attempts=0,
+                death=death,
+                settings=settings,
+                owner=death.process if pid else None,
+            )
+        if settled is not outcomes.Settled.UNCHANGED:
+            log.warning("job %s: %s", job.id, outcomes.reason(death, settings))
     except Exception:  # the worker must go on taking jobs; the janitor catches up later
         log.exception("job %s: could not record that its training process died", job.id)
 

@@ -1,4 +1,4 @@
-"""Where daily bars come from: Yahoo Finance through yfinance, or a CSV file on disk."""
+"""Where daily bars come from: Yahoo Finance through yfinance (CSV imports go through the API)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -16,6 +15,7 @@ from curl_cffi.requests import exceptions as curl_errors
 from requests import exceptions as requests_errors
 from yfinance import exceptions as yf_errors
 
+from app.core.config import Settings
 from app.core.errors import (
     InvalidInput,
     NoPriceData,
@@ -28,13 +28,11 @@ from app.prices.csv_format import (
     OHLC_COLUMNS,
     PRICE_COLUMNS,
     make_frame,
-    parse_price_csv,
     validate_frame,
 )
 
 __all__ = [
     "PRICE_COLUMNS",
-    "CsvFileSource",
     "FetchResult",
     "PriceSource",
     "YFinanceSource",
@@ -294,40 +292,10 @@ class YFinanceSource:
         return raw, exchange, timezone
 
 
-class CsvFileSource:
-    """Daily bars from a yfinance-style CSV file (the same format users import)."""
-
-    name: str = "csv"
-
-    def __init__(
-        self,
-        path: str | Path,
-        calendar: str = calendars.DEFAULT_CALENDAR,
-        timezone: str | None = None,
-    ) -> None:
-        """A source reading path; its bars belong to `calendar` (XNYS unless told)."""
-        self.path = Path(path)
-        self.calendar = calendar
-        self.timezone = timezone
-
-    def fetch(
-        self, ticker: str, start: dt.date | None = None, end: dt.date | None = None
-    ) -> FetchResult:
-        """The file's bars from start to end (both inclusive); a bad file raises CsvFormatError."""
-        try:
-            data = self.path.read_bytes()
-        except OSError as exc:
-            raise PriceSourceUnavailable(
-                f"cannot read the CSV file {str(self.path)!r} for {ticker!r} ({exc.strerror})"
-            ) from exc
-        frame = parse_price_csv(data)
-        frame = frame.loc[
-            pd.Timestamp(start) if start else None : pd.Timestamp(end) if end else None
-        ]
-        if frame.empty:
-            raise NoPriceData(
-                f"the CSV file {str(self.path)!r} has no bars for {ticker!r} "
-                f"between {start or 'the start'} and {end or 'the end'}"
-            )
-        timezone = self.timezone or calendars.calendar_timezone(self.calendar)
-        return FetchResult(frame=frame, calendar=self.calendar, timezone=timezone, source=self.name)
+def configured_source(settings: Settings) -> PriceSource | None:
+    """The remote price source TICKERCAST_PRICE_SOURCE names, or None (`none`)."""
+    if settings.price_source == "yfinance":
+        # yfinance caches time zones and cookies on disk; keep them with our own data.
+        yf.set_tz_cache_location(str(settings.data_dir / "yfinance-cache"))
+        return YFinanceSource()
+    return None

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import math
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.db.engine import upsert_into
 from app.db.tables import PriceBar, TickerInfo, utcnow
+from app.prices.csv_format import PRICE_COLUMNS
+from models.numbers import finite_or_none
 
-FRAME_COLUMNS = ["open", "high", "low", "close", "adj_close", "volume"]
 # Rows per INSERT statement: SQLite allows 32766 bound parameters, 8 per row.
 UPSERT_CHUNK = 2000
-
-
-def _none_if_nan(value: float) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def ensure_ticker(
@@ -58,18 +54,16 @@ def upsert_bars(session: Session, *, ticker: str, frame: pd.DataFrame) -> int:
             "high": float(bar.high),
             "low": float(bar.low),
             "close": float(bar.close),
-            "adj_close": _none_if_nan(float(bar.adj_close)),
-            "volume": _none_if_nan(float(bar.volume)),
+            "adj_close": finite_or_none(bar.adj_close),
+            "volume": finite_or_none(bar.volume),
         }
         for day, bar in zip(frame.index, frame.itertuples(index=False), strict=True)
     ]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     for start in range(0, len(rows), UPSERT_CHUNK):
-        stmt = insert(PriceBar).values(rows[start : start + UPSERT_CHUNK])
+        stmt = upsert_into(session, PriceBar).values(rows[start : start + UPSERT_CHUNK])
         stmt = stmt.on_conflict_do_update(
             index_elements=[PriceBar.ticker, PriceBar.day],
-            set_={c: stmt.excluded[c] for c in FRAME_COLUMNS},
+            set_={c: stmt.excluded[c] for c in PRICE_COLUMNS},
         )
         session.execute(stmt)
     return len(rows)
@@ -84,15 +78,8 @@ def load_bars(
     last: int | None = None,
 ) -> pd.DataFrame:
     """Stored bars as a price frame (inclusive range); `last` keeps only the newest N."""
-    query = select(
-        PriceBar.day,
-        PriceBar.open,
-        PriceBar.high,
-        PriceBar.low,
-        PriceBar.close,
-        PriceBar.adj_close,
-        PriceBar.volume,
-    ).where(PriceBar.ticker == ticker)
+    columns = [getattr(PriceBar, name) for name in PRICE_COLUMNS]
+    query = select(PriceBar.day, *columns).where(PriceBar.ticker == ticker)
     if start is not None:
         query = query.where(PriceBar.day >= start)
     if end is not None:
@@ -102,7 +89,7 @@ def load_bars(
     else:
         query = query.order_by(PriceBar.day)
     records = session.execute(query).all()
-    frame = pd.DataFrame(records, columns=["date", *FRAME_COLUMNS])
+    frame = pd.DataFrame(records, columns=["date", *PRICE_COLUMNS])
     frame["date"] = pd.to_datetime(frame["date"])
     frame = frame.set_index("date").sort_index()
     return frame.astype(float)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -11,9 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
 from app.core.errors import ModelNotFound
-from app.db.tables import ModelAlias, ModelVersion, utcnow
+from app.db.engine import upsert_into
+from app.db.tables import ModelAlias, ModelVersion, RegistryLock, utcnow
 
 READY = "ready"
+# The alias forecasts serve by default, moved by the champion gate or by hand.
+CHAMPION = "champion"
 # Version numbers are allocated as max+1; concurrent writers retry on the unique constraint.
 MAX_ALLOCATION_ATTEMPTS = 64
 
@@ -39,6 +42,10 @@ class NewVersion:
     job_id: str | None = None
     calibration: dict[str, Any] | None = None
     backtest: dict[str, Any] | None = None
+
+    def with_metrics(self, metrics: dict[str, Any]) -> NewVersion:
+        """The same version with other metrics (the gate adds its decision)."""
+        return replace(self, metrics=metrics)
 
 
 def _without_blobs() -> tuple[Any, ...]:
@@ -171,28 +178,34 @@ def list_latest_per_ticker(session: Session) -> list[ModelVersion]:
     )
 
 
-def count_versions(session: Session, *, ticker: str) -> int:
-    """How many versions a ticker has."""
-    return (
-        session.scalar(
-            select(func.count()).select_from(ModelVersion).where(ModelVersion.ticker == ticker)
-        )
-        or 0
+def lock_ticker(session: Session, *, ticker: str) -> None:
+    """Hold the ticker's registry lock until the transaction ends.
+
+    An upsert, so it works for a ticker seen for the first time: on PostgreSQL it locks the
+    row (a second writer waits at this statement); on SQLite any write takes the database's
+    write lock, so both databases serialise champion decisions per ticker.
+    """
+    now = utcnow()
+    stmt = upsert_into(session, RegistryLock).values(ticker=ticker, locked_at=now)
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=[RegistryLock.ticker], set_={"locked_at": now})
     )
 
 
-def set_alias(session: Session, *, ticker: str, alias: str, version: int) -> ModelAlias:
-    """Point `alias` at a version of the ticker's model (created or moved)."""
+def set_alias(session: Session, *, ticker: str, alias: str, version: int) -> None:
+    """Point `alias` at a version of the ticker's model (created or moved, in one upsert)."""
     target = get_version(session, ticker=ticker, version=version)
-    row = session.get(ModelAlias, (ticker, alias))
-    if row is None:
-        row = ModelAlias(ticker=ticker, alias=alias, model_version_id=target.id)
-        session.add(row)
-    else:
-        row.model_version_id = target.id
-        row.updated_at = utcnow()
+    now = utcnow()
+    stmt = upsert_into(session, ModelAlias).values(
+        ticker=ticker, alias=alias, model_version_id=target.id, updated_at=now
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[ModelAlias.ticker, ModelAlias.alias],
+            set_={"model_version_id": target.id, "updated_at": now},
+        )
+    )
     session.flush()
-    return row
 
 
 def resolve_alias(session: Session, *, ticker: str, alias: str) -> ModelVersion | None:

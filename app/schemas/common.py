@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path
-from pydantic import AfterValidator, StringConstraints
+from fastapi import Path, Query
+from pydantic import AfterValidator, Field, StringConstraints
+
+from models.backtest import CALIBRATED_LEVELS
 
 TICKER_PATTERN = r"^[A-Za-z0-9.^=\-]{1,15}$"
 TICKER_RULE = "1-15 characters of letters, digits and .^=-"
@@ -36,3 +38,19 @@ AliasPath = Annotated[
     str,
     Path(pattern=ALIAS_PATTERN, description="Alias: lower-case letters, digits, _ and -"),
 ]
+
+# Interval levels, percent: every version is calibrated for each of these.
+DEFAULT_LEVELS: tuple[int, ...] = (80, 95)
+Level = Annotated[int, Field(ge=min(CALIBRATED_LEVELS), le=max(CALIBRATED_LEVELS))]
+LevelsQuery = Annotated[
+    list[Level] | None,
+    Query(
+        description="Interval levels in percent, 1-99, repeatable "
+        f"(default {' and '.join(map(str, DEFAULT_LEVELS))})"
+    ),
+]
+
+
+def levels_or_default(level: list[int] | None) -> list[int]:
+    """The levels asked for, sorted and once each, or the default ones."""
+    return sorted(set(DEFAULT_LEVELS if level is None else level))

@@ -3,56 +3,30 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.db.tables import ModelVersion
 from app.forecasting.service import Forecast
+from app.schemas.accuracy import Accuracy
 
 
 class IntervalOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     level: int = Field(description="Nominal coverage, percent (e.g. 80)")
     lower: float
     upper: float
 
 
 class PointOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     date: dt.date = Field(description="A trading session of the ticker's exchange")
     value: float = Field(description="Forecast close")
     intervals: list[IntervalOut] = Field(
         default_factory=list,
         description="Split-conformal prediction intervals, one per requested level",
     )
-
-
-class Accuracy(BaseModel):
-    """How the served version did on its walk-forward backtest over held-out data."""
-
-    skill_vs_naive: float | None = Field(
-        description="1 - MAE(model) / MAE(repeat the last close); above 0 beats naive"
-    )
-    skill_vs_drift: float | None = Field(
-        description="1 - MAE(model) / MAE(last close + average daily change of training data)"
-    )
-    coverage_80: float | None = Field(
-        description="Share of backtest actuals inside the 80% interval (nominal 0.80)"
-    )
-    mae_ratio_vs_naive: float | None
-    backtest_windows: int | None
-
-    @classmethod
-    def from_metrics(cls, metrics: dict[str, Any] | None) -> Accuracy:
-        """Read the figures out of a version's stored metrics."""
-        test = (metrics or {}).get("test", {})
-        cov = test.get("coverage", {}).get("80", {})
-        return cls(
-            skill_vs_naive=test.get("skill_vs_naive_overall"),
-            skill_vs_drift=test.get("skill_vs_drift_overall"),
-            coverage_80=cov.get("overall"),
-            mae_ratio_vs_naive=test.get("mae_ratio_overall"),
-            backtest_windows=test.get("n_windows"),
-        )
 
 
 class ForecastOut(BaseModel):
@@ -74,7 +48,7 @@ class ForecastOut(BaseModel):
     @classmethod
     def from_forecast(cls, fc: Forecast) -> ForecastOut:
         """Render a forecast."""
-        row: ModelVersion = fc.selection.version
+        row = fc.selection.row
         return cls(
             ticker=fc.ticker,
             model_version=row.version,
@@ -89,15 +63,5 @@ class ForecastOut(BaseModel):
             horizon=len(fc.points),
             calendar=row.calendar,
             accuracy=Accuracy.from_metrics(row.metrics),
-            points=[
-                PointOut(
-                    date=p.date,
-                    value=p.value,
-                    intervals=[
-                        IntervalOut(level=i.level, lower=i.lower, upper=i.upper)
-                        for i in p.intervals
-                    ],
-                )
-                for p in fc.points
-            ],
+            points=[PointOut.model_validate(p) for p in fc.points],
         )

@@ -3,59 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.db.tables import TrainingJob
+from app.jobs.status import JobStatus
 from app.schemas.common import Ticker
+from app.training.spec import TrainingSpec
 
-Units = Annotated[int, Field(ge=1, le=1024)]
 
+class TrainRequest(TrainingSpec):
+    """What to train; everything but `ticker` has a default. Bounds come from TrainingConfig."""
 
-class TrainRequest(BaseModel):
-    """What to train; everything but `ticker` has a default."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    ticker: Ticker
-    model_type: Literal["rnn", "lstm", "gru", "bilstm"] = "lstm"
-    lookback: int = Field(60, ge=5, le=500, description="Input window, trading days")
-    horizon: int = Field(5, ge=1, le=60, description="Steps forecast at once, trading days")
-    layers: list[Units] = Field(
-        default_factory=lambda: [64, 32],
-        min_length=1,
-        max_length=4,
-        description="Units per recurrent layer",
-    )
-    dropout: float = Field(0.2, ge=0.0, le=0.9)
-    epochs: int = Field(50, ge=1, le=1000)
-    batch_size: int = Field(32, ge=1, le=4096)
-    learning_rate: float = Field(1e-3, gt=0.0, le=1.0)
-    patience: int = Field(5, ge=1, le=1000, description="Early-stopping patience, epochs")
-    target: Literal["log_return", "price"] = "log_return"
-    start: dt.date | None = Field(None, description="First day of training data (inclusive)")
-    end: dt.date | None = Field(None, description="Last day of training data (inclusive)")
-    seed: int = Field(42, ge=0, le=2**31 - 1)
-    promote: Literal["auto", "always", "never"] = Field(
-        "auto",
-        description="auto: become champion only with positive backtest skill against naive "
-        "and a lower backtest MAE than the current champion on the same windows",
-    )
-    backtest_step: int = Field(1, ge=1, le=250, description="Trading days between origins")
-    backtest_windows: int | None = Field(
-        None, ge=1, le=100_000, description="Keep only the most recent N backtest origins"
-    )
-
-    @model_validator(mode="after")
-    def _start_before_end(self) -> TrainRequest:
-        if self.start is not None and self.end is not None and self.start >= self.end:
-            raise ValueError(f"start ({self.start}) must be before end ({self.end})")
-        return self
+    ticker: Ticker = Field(strict=False)
 
     def job_config(self) -> dict[str, Any]:
         """The JSON config stored with the job (everything but the ticker)."""
-        return self.model_dump(mode="json", exclude={"ticker"})
+        return self.to_job_config()
 
 
 class JobProgress(BaseModel):
@@ -69,9 +33,11 @@ class JobProgress(BaseModel):
 
 
 class JobOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
     ticker: str
-    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    status: JobStatus
     config: dict[str, Any]
     progress: JobProgress
     message: str | None
@@ -84,22 +50,13 @@ class JobOut(BaseModel):
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
 
+    @field_validator("model_version", mode="before")
     @classmethod
-    def from_row(cls, job: TrainingJob) -> JobOut:
-        """Render a job row."""
-        return cls(
-            id=job.id,
-            ticker=job.ticker,
-            status=job.status,  # type: ignore[arg-type]
-            config=job.config,
-            progress=JobProgress(**(job.progress or {})),
-            message=job.message,
-            error=job.error,
-            cancel_requested=job.cancel_requested,
-            model_version=job.model_version.version if job.model_version else None,
-            worker=job.worker,
-            attempts=job.attempts,
-            created_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-        )
+    def _version_number(cls, value: Any) -> Any:
+        # From a row: the registered ModelVersion (or None).
+        return getattr(value, "version", value)
+
+    @field_validator("progress", mode="before")
+    @classmethod
+    def _no_progress_yet(cls, value: Any) -> Any:
+        return value or {}

@@ -1,16 +1,18 @@
-"""Registry response schemas."""
+"""Registry response schemas, read from the registry's rows with `from_attributes`."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.db.tables import ModelVersion
+from app.schemas.accuracy import Accuracy
 
 
 class VersionSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     ticker: str
     version: int
     model_type: str
@@ -19,29 +21,21 @@ class VersionSummary(BaseModel):
     created_at: dt.datetime
     data_start: dt.date
     data_end: dt.date
-    aliases: list[str] = Field(default_factory=list)
-    skill_vs_naive: float | None = Field(None, description="Backtest: 1 - MAE/MAE(naive)")
-    skill_vs_drift: float | None = Field(None, description="Backtest: 1 - MAE/MAE(drift)")
-    coverage_80: float | None = Field(None, description="Backtest coverage of the 80% interval")
+    aliases: list[str] = Field(default_factory=list, description="Aliases naming this version")
+    accuracy: Accuracy = Field(
+        validation_alias="metrics", description="Backtest skill against the baselines"
+    )
 
+    @field_validator("aliases", mode="before")
     @classmethod
-    def from_row(cls, row: ModelVersion, aliases: list[str] | None = None) -> VersionSummary:
-        """Render a version without its config and metrics."""
-        test = (row.metrics or {}).get("test", {})
-        return cls(
-            ticker=row.ticker,
-            version=row.version,
-            model_type=row.model_type,
-            target=row.target,
-            status=row.status,
-            created_at=row.created_at,
-            data_start=row.data_start,
-            data_end=row.data_end,
-            aliases=aliases or [],
-            skill_vs_naive=test.get("skill_vs_naive_overall"),
-            skill_vs_drift=test.get("skill_vs_drift_overall"),
-            coverage_80=test.get("coverage", {}).get("80", {}).get("overall"),
-        )
+    def _alias_names(cls, value: Any) -> Any:
+        # From a row: its ModelAlias objects; from a dict: names already.
+        return sorted(a if isinstance(a, str) else a.alias for a in value or [])
+
+    @field_validator("accuracy", mode="before")
+    @classmethod
+    def _accuracy(cls, value: Any) -> Any:
+        return value if isinstance(value, Accuracy) else Accuracy.from_metrics(value)
 
 
 class VersionDetail(VersionSummary):
@@ -56,23 +50,6 @@ class VersionDetail(VersionSummary):
     calibration: dict[str, Any] | None = Field(
         description="Split-conformal half-widths (log-price units) per level and step"
     )
-
-    @classmethod
-    def from_row(cls, row: ModelVersion, aliases: list[str] | None = None) -> VersionDetail:
-        """Render a version with everything but its weights."""
-        base = VersionSummary.from_row(row, aliases).model_dump()
-        return cls(
-            **base,
-            config=row.config,
-            metrics=row.metrics,
-            scalers=row.scalers,
-            calendar=row.calendar,
-            data_rows=row.data_rows,
-            data_sha256=row.data_sha256,
-            library_versions=row.library_versions,
-            job_id=row.job_id,
-            calibration=row.calibration,
-        )
 
 
 class TickerModels(BaseModel):

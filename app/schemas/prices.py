@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 
 class BarOut(BaseModel):
@@ -25,6 +25,8 @@ class PricesOut(BaseModel):
 
 
 class ImportOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     ticker: str
     rows: int
     first: dt.date | None

@@ -22,7 +22,7 @@ def test_readyz_is_503_before_migrations(tmp_path: Path) -> None:
     settings = Settings(
         data_dir=tmp_path,
         database_url=f"sqlite:///{tmp_path / 'empty.db'}",
-        embedded_dispatcher=False,
+        job_supervisor=False,
     )
     with TestClient(create_app(settings)) as client:
         resp = client.get("/readyz")

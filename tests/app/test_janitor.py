@@ -16,6 +16,7 @@ from app.db.tables import TrainingJob, utcnow
 from app.jobs import service as jobs
 from app.jobs.heartbeat import Heartbeat
 from app.jobs.janitor import Janitor
+from app.jobs.status import JobStatus
 
 
 def running_job(
@@ -115,10 +116,12 @@ def test_a_job_that_beats_after_the_look_is_not_requeued(settings: Settings, db_
     job_id = running_job(db_url, beat_seconds_ago=61)
     cutoff = utcnow() - dt.timedelta(seconds=60)
     with session_scope(db_url) as s:
-        jobs.heartbeat(s, job_id=job_id)
+        jobs.beat(s, job_id=job_id)
     with session_scope(db_url) as s:
         assert not jobs.requeue(s, job_id=job_id, reason="x", older_than=cutoff)
-        assert not jobs.fail_stale(s, job_id=job_id, older_than=cutoff, error="x")
+        assert not jobs.finish(
+            s, job_id=job_id, status=JobStatus.FAILED, error="x", stale_before=cutoff
+        )
         assert jobs.get_job(s, job_id=job_id).status == "running"
 
 

@@ -3,11 +3,7 @@ worker does with ids it should not train, and how a dead work-horse is recorded.
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import signal
 import socket
-import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -18,9 +14,10 @@ from app.core.config import Settings
 from app.db.engine import session_scope
 from app.jobs import service as jobs
 from app.jobs.rq_backend import TASK, RqBackend, pending_ids
-from app.jobs.worker import horse_death_reason, record_dead_horse
+from app.jobs.worker import record_dead_horse
 from app.main import create_app
 from tests.backing_services import run_burst_worker
+from tests.processes import killed_status
 
 
 @pytest.fixture
@@ -103,31 +100,6 @@ def test_worker_trains_neither_a_cancelled_job_nor_one_running_elsewhere(
     with session_scope(url) as s:
         assert jobs.get_job(s, job_id=cancelled).started_at is None
         assert jobs.get_job(s, job_id=elsewhere).worker == "other-host:7"
-
-
-def killed_status() -> tuple[int, int]:
-    """The pid and wait status of a real process killed with SIGKILL."""
-    proc = subprocess.Popen(["sleep", "30"])
-    os.kill(proc.pid, signal.SIGKILL)
-    _, status = os.waitpid(proc.pid, 0)
-    return proc.pid, status
-
-
-def test_dead_horse_reason_names_the_signal_or_the_timeout() -> None:
-    pid, status = killed_status()
-    host = socket.gethostname()
-    recent = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
-    assert horse_death_reason(pid, status, started_at=recent, timeout=3600) == (
-        f"training process {host}:{pid} was killed by signal SIGKILL "
-        "(by an operator, or by the kernel when memory ran out)"
-    )
-    assert horse_death_reason(pid, 3 << 8, started_at=recent, timeout=3600).endswith(
-        "exited with code 3"
-    )
-    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=70)
-    assert horse_death_reason(pid, status, started_at=long_ago, timeout=10).startswith(
-        "timed out after 10 s (TICKERCAST_JOB_TIMEOUT_SECONDS)"
-    )
 
 
 def test_dead_horse_fails_its_own_job_but_not_one_requeued_to_another_worker(

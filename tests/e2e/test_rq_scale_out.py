@@ -146,7 +146,7 @@ def cluster(
         redis_url=redis_url,
         # A queue of this run's own, so that jobs of other runs on this Redis stay out of it.
         rq_queue_name=f"tickercast-e2e-{uuid.uuid4().hex[:12]}",
-        embedded_dispatcher=True,
+        job_supervisor=True,
         heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT,
         heartbeat_interval_seconds=1,
         janitor_interval_seconds=JANITOR_INTERVAL,

@@ -51,7 +51,7 @@ def service(
         database_url=f"sqlite:///{db}",
         # The real yfinance source: Yahoo is unreachable here, so jobs fall back to stored bars.
         price_source="yfinance",
-        embedded_dispatcher=True,
+        job_supervisor=True,
         dispatch_interval_seconds=0.2,
         max_training_jobs=1,
     )

@@ -1,14 +1,11 @@
-"""YFinanceSource through yfinance's own parser (Yahoo faked at its HTTP layer), CsvFileSource."""
+"""YFinanceSource through yfinance's own parser, with Yahoo faked at its HTTP layer."""
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 import yfinance as yf
@@ -16,18 +13,16 @@ from curl_cffi.const import CurlECode
 from curl_cffi.requests import exceptions as curl_errors
 
 from app.core.errors import (
-    CsvFormatError,
     InvalidInput,
     NoPriceData,
     PriceSourceUnavailable,
     RateLimited,
 )
 from app.prices.csv_format import PRICE_COLUMNS, validate_frame
-from app.prices.sources import CsvFileSource, PriceSource, YFinanceSource
+from app.prices.sources import PriceSource, YFinanceSource
 
 from .conftest import (
     NOT_FOUND_CHART,
-    SAMPLE_CSV,
     FakeResponse,
     FakeSession,
     FakeYahoo,
@@ -321,55 +316,6 @@ def test_empty_ticker_and_reversed_range_are_invalid_input(make_source: MakeSour
 def test_yfinance_source_is_a_price_source() -> None:
     source: PriceSource = YFinanceSource()
     assert source.name == "yfinance"
-
-
-def test_csv_file_source_reads_and_slices(sample_frame: pd.DataFrame) -> None:
-    source: PriceSource = CsvFileSource(SAMPLE_CSV)
-
-    result = source.fetch("^GSPC", dt.date(2018, 12, 24), dt.date(2018, 12, 31))
-
-    assert (result.calendar, result.timezone, result.source) == ("XNYS", NEW_YORK, "csv")
-    assert [d.date() for d in result.frame.index] == [
-        dt.date(2018, 12, 24),
-        dt.date(2018, 12, 26),
-        dt.date(2018, 12, 27),
-        dt.date(2018, 12, 28),
-        dt.date(2018, 12, 31),
-    ]
-    assert result.frame.loc["2018-12-31", "close"] == 2506.850098
-    whole = source.fetch("^GSPC", None, None).frame
-    pd.testing.assert_frame_equal(whole, sample_frame)
-
-
-def test_csv_file_source_with_another_calendar(tmp_path: Path) -> None:
-    path = tmp_path / "7203.T.csv"
-    path.write_text("Date,Open,High,Low,Close\n2019-01-04,6700,6800,6600,6750\n")
-
-    result = CsvFileSource(path, calendar="XTKS").fetch("7203.T", None, None)
-
-    assert (result.calendar, result.timezone) == ("XTKS", "Asia/Tokyo")
-    assert math.isnan(result.frame.iloc[0]["adj_close"])
-    assert np.isnan(result.frame["volume"]).all()
-
-
-def test_csv_file_source_missing_file_is_unavailable(tmp_path: Path) -> None:
-    with pytest.raises(PriceSourceUnavailable, match="no-such.csv"):
-        CsvFileSource(tmp_path / "no-such.csv").fetch("^GSPC", None, None)
-
-
-def test_csv_file_source_range_without_bars_is_no_price_data() -> None:
-    with pytest.raises(NoPriceData):
-        CsvFileSource(SAMPLE_CSV).fetch("^GSPC", dt.date(2020, 1, 1), None)
-
-
-def test_csv_file_source_bad_file_is_csv_format_error(tmp_path: Path) -> None:
-    path = tmp_path / "bad.csv"
-    path.write_text("Date,Open,High,Low,Close\n2019-01-04,null,null,null,null\n")
-
-    with pytest.raises(CsvFormatError) as caught:
-        CsvFileSource(path).fetch("X", None, None)
-
-    assert caught.value.line == 2
 
 
 def test_outage_page_instead_of_json_raises_unavailable(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import PredictorsDep, SessionDep
 from app.forecasting import service
-from app.schemas.common import AliasName, TickerPath
+from app.schemas.common import AliasName, LevelsQuery, TickerPath, levels_or_default
 from app.schemas.forecast import ForecastOut
 
 router = APIRouter(tags=["forecast"])
@@ -28,13 +28,9 @@ def get_forecast(
     alias: Annotated[
         AliasName | None, Query(description="Serve the version an alias names")
     ] = None,
-    level: Annotated[
-        list[int] | None,
-        Query(description="Interval levels in percent, repeatable (default 80 and 95)"),
-    ] = None,
+    level: LevelsQuery = None,
 ) -> ForecastOut:
     """Forecast the next trading sessions' closes, with intervals and backtest accuracy."""
-    levels = [80, 95] if level is None else level
     fc = service.forecast(
         session,
         ticker=ticker,
@@ -42,6 +38,6 @@ def get_forecast(
         horizon=horizon,
         version=version,
         alias=alias,
-        levels=levels,
+        levels=levels_or_default(level),
     )
     return ForecastOut.from_forecast(fc)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from app.api.deps import SessionDep
 from app.core.errors import ModelNotFound
 from app.forecasting import backtests
 from app.registry import versions
-from app.schemas.common import AliasPath, TickerPath
+from app.schemas.common import AliasPath, LevelsQuery, TickerPath, levels_or_default
 from app.schemas.models import (
     AliasOut,
     AliasRequest,
@@ -28,7 +28,7 @@ VersionPath = Annotated[int, Path(ge=1)]
 @router.get("", response_model=list[VersionSummary])
 def list_models(session: SessionDep) -> list[VersionSummary]:
     """Every ticker with a model, and its latest version."""
-    return [VersionSummary.from_row(row) for row in versions.list_latest_per_ticker(session)]
+    return [VersionSummary.model_validate(row) for row in versions.list_latest_per_ticker(session)]
 
 
 @router.get("/{ticker}", response_model=TickerModels)
@@ -37,19 +37,15 @@ def list_ticker_versions(ticker: TickerPath, session: SessionDep) -> TickerModel
     rows = versions.list_versions(session, ticker=ticker)
     if not rows:
         raise ModelNotFound(f"No model versions for ticker {ticker!r}; train one with POST /train.")
-    aliases = versions.aliases_by_version(session, ticker=ticker)
-    return TickerModels(
-        ticker=ticker,
-        versions=[VersionSummary.from_row(r, aliases.get(r.version)) for r in rows],
-    )
+    return TickerModels(ticker=ticker, versions=[VersionSummary.model_validate(r) for r in rows])
 
 
 @router.get("/{ticker}/versions/{version}", response_model=VersionDetail)
 def get_version(ticker: TickerPath, version: VersionPath, session: SessionDep) -> VersionDetail:
     """One version: training config, backtest metrics against baselines, data range and hash."""
-    row = versions.get_version(session, ticker=ticker, version=version)
-    aliases = versions.aliases_by_version(session, ticker=ticker)
-    return VersionDetail.from_row(row, aliases.get(version))
+    return VersionDetail.model_validate(
+        versions.get_version(session, ticker=ticker, version=version)
+    )
 
 
 @router.get(
@@ -62,15 +58,13 @@ def get_backtest(
     version: VersionPath,
     session: SessionDep,
     request: Request,
-    level: Annotated[
-        list[int] | None, Query(description="Interval levels in percent (default 80 and 95)")
-    ] = None,
+    level: LevelsQuery = None,
 ) -> Any:
     """Every walk-forward window: origin, dates, actuals, model, naive, drift, intervals.
 
     JSON by default; CSV (one line per window and step) with `Accept: text/csv`.
     """
-    levels = sorted(set([80, 95] if level is None else level))
+    levels = levels_or_default(level)
     row, record = backtests.load_backtest(session, ticker=ticker, version=version)
     rows = backtests.windows(row, record, levels)
     if "text/csv" in request.headers.get("accept", ""):
@@ -90,6 +84,7 @@ def put_alias(
     ticker: TickerPath, alias: AliasPath, body: AliasRequest, session: SessionDep
 ) -> AliasOut:
     """Point an alias (e.g. champion) at a version by hand."""
+    versions.lock_ticker(session, ticker=ticker)
     versions.set_alias(session, ticker=ticker, alias=alias, version=body.version)
     return AliasOut(ticker=ticker, alias=alias, version=body.version)
 

@@ -6,12 +6,14 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import SessionDep, SettingsDep
-from app.core.errors import InvalidInput, TickerNotFound
+from app.core.errors import InvalidInput, PayloadTooLarge, TickerNotFound
 from app.prices import service, store
 from app.schemas.common import TickerPath
 from app.schemas.prices import BarOut, ImportOut, PricesOut
+from models.numbers import finite_or_none
 
 router = APIRouter(prefix="/prices", tags=["prices"])
 
@@ -40,13 +42,21 @@ async def import_prices(
             f"Content-Type must be text/csv (got {content_type or 'none'!r}); "
             "send the file with `curl -T FILE -H 'Content-Type: text/csv'`."
         )
-    body = await request.body()
-    if len(body) > MAX_CSV_BYTES:
-        raise InvalidInput(f"CSV body is {len(body)} bytes; the limit is {MAX_CSV_BYTES}.")
-    summary = service.import_csv(
-        session, ticker=ticker, text=body, calendar=settings.default_calendar
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_CSV_BYTES:
+            # Refused while reading: a larger upload is never held in memory whole.
+            raise PayloadTooLarge(f"CSV body is over the limit of {MAX_CSV_BYTES} bytes.")
+    # Parsing and writing take seconds for a long history: off the event loop, in a thread.
+    summary = await run_in_threadpool(
+        service.import_csv,
+        session,
+        ticker=ticker,
+        text=bytes(body),
+        calendar=settings.default_calendar,
     )
-    return ImportOut(**summary.__dict__)
+    return ImportOut.model_validate(summary)
 
 
 @router.get("/{ticker}", response_model=PricesOut)
@@ -70,8 +80,8 @@ def get_prices(
             high=row.high,
             low=row.low,
             close=row.close,
-            adj_close=None if row.adj_close != row.adj_close else row.adj_close,
-            volume=None if row.volume != row.volume else row.volume,
+            adj_close=finite_or_none(row.adj_close),
+            volume=finite_or_none(row.volume),
         )
         for day, row in zip(frame.index, frame.itertuples(index=False), strict=True)
     ]

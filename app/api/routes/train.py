@@ -34,4 +34,4 @@ def start_training(
         background.add_task(backend.submit, job.id)
     else:
         response.status_code = status.HTTP_200_OK
-    return JobOut.from_row(job)
+    return JobOut.model_validate(job)

@@ -10,20 +10,21 @@ import pandas as pd
 import pytest
 from sqlalchemy.orm import Session
 
-from app.registry import champion, versions
+from app.registry import versions
+from app.training import gate
 
 
-def decide(session: Session, frame: pd.DataFrame, result: Any, **kw: Any) -> champion.Decision:
+def decide(session: Session, frame: pd.DataFrame, result: Any, **kw: Any) -> gate.Decision:
     args: dict[str, Any] = {
-        "ticker": "^GSPC",
-        "mode": "auto",
         "skill_vs_naive": 0.02,
         "closes": frame["close"].to_numpy(),
         "origins": result.backtest.origins,
         "forecasts": result.backtest.model,
     }
     args.update(kw)
-    return champion.decide(session, **args)
+    return gate.decide(
+        session, ticker="^GSPC", mode=gate.PromoteMode.AUTO, candidate=gate.Candidate(**args)
+    )
 
 
 def test_first_version_follows_its_real_backtest_skill(

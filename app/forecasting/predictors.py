@@ -17,8 +17,6 @@ class PredictorCache:
         self.threads = threads
         self._items: OrderedDict[int, OnnxPredictor] = OrderedDict()
         self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
 
     def get(self, version_id: int, load: Callable[[], bytes]) -> OnnxPredictor:
         """The cached predictor, or one built from `load()` (the ONNX bytes)."""
@@ -26,12 +24,10 @@ class PredictorCache:
             predictor = self._items.get(version_id)
             if predictor is not None:
                 self._items.move_to_end(version_id)
-                self.hits += 1
                 return predictor
         # Build outside the lock: a session takes milliseconds and others may be served meanwhile.
         predictor = OnnxPredictor(load(), intra_op_threads=self.threads)
         with self._lock:
-            self.misses += 1
             self._items[version_id] = predictor
             self._items.move_to_end(version_id)
             while len(self._items) > self.capacity:

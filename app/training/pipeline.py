@@ -1,0 +1,214 @@
+"""The training pipeline, one named step after another: load prices, train, build the version
+record, gate it, register it. `train_and_register` is the entry; it runs in a training process.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.db.engine import session_scope
+from app.db.tables import ModelVersion
+from app.prices.service import refresh_bars
+from app.prices.sources import configured_source
+from app.prices.store import frame_sha256
+from app.registry import versions
+from app.registry.versions import NewVersion
+from app.training import gate
+from app.training.spec import TrainingSpec
+
+if TYPE_CHECKING:  # TensorFlow is imported by the training step only, at run time
+    from models.train import TrainResult
+
+log = logging.getLogger("tickercast.training")
+
+
+class JobHandle(Protocol):
+    """How the pipeline reports to the job that runs it; the job layer implements it."""
+
+    def progress(self, **fields: Any) -> None:
+        """Record what the job is doing now (stage, epoch, losses)."""
+
+    def note(self, message: str | None) -> None:
+        """Attach a sentence the user should read (where the prices came from)."""
+
+    def should_stop(self) -> bool:
+        """Whether the user cancelled the job."""
+
+    def finishing(self) -> AbstractContextManager[Session | None]:
+        """The final transaction, with the job locked; None when the job is no longer ours."""
+
+    def succeeded(self, session: Session, *, version_id: int, message: str) -> None:
+        """Mark the job succeeded in the final transaction."""
+
+
+@dataclass(frozen=True)
+class Prices:
+    """The bars a version is trained on, with their exchange calendar."""
+
+    frame: pd.DataFrame
+    calendar: str
+    note: str | None
+
+    @property
+    def closes(self) -> np.ndarray:
+        return self.frame["close"].to_numpy(dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What registration produced."""
+
+    version: ModelVersion
+    decision: gate.Decision
+
+
+def load_prices(ticker: str, spec: TrainingSpec, settings: Settings) -> Prices:
+    """Step 1: refresh the ticker's bars from the price source, then read [start, end]."""
+    with session_scope(settings.resolved_database_url()) as session:
+        outcome = refresh_bars(
+            session,
+            ticker=ticker,
+            source=configured_source(settings),
+            default_calendar=settings.default_calendar,
+            start=spec.start,
+            end=spec.end,
+        )
+    return Prices(outcome.frame, outcome.calendar, outcome.note)
+
+
+def train_model(
+    prices: Prices, spec: TrainingSpec, settings: Settings, job: JobHandle
+) -> TrainResult:
+    """Step 2: fit, export to ONNX, check parity and backtest (imports TensorFlow)."""
+    from models.train import TrainingHooks, train
+
+    def on_epoch_end(epoch: int, epochs: int, logs: dict[str, float]) -> None:
+        job.progress(stage="training", epoch=epoch, epochs=epochs, **logs)
+
+    job.progress(stage="training", epoch=0, epochs=spec.epochs)
+    return train(
+        prices.closes,
+        spec.config,
+        hooks=TrainingHooks(on_epoch_end=on_epoch_end, should_stop=job.should_stop),
+        parity_tolerance=settings.parity_tolerance,
+    )
+
+
+def backtest_record(index: pd.DatetimeIndex, result: TrainResult) -> dict[str, Any]:
+    """A backtest's windows, column-wise, with the trading dates they cover."""
+    backtest = result.backtest
+    assert backtest is not None  # train() always backtests the test tail
+    h = backtest.actual.shape[1]
+    days = [d.isoformat() for d in index.date]
+    return {
+        "as_of": [days[i] for i in backtest.origins],
+        "dates": [days[i + 1 : i + 1 + h] for i in backtest.origins],
+        "actual": backtest.actual.tolist(),
+        "model": backtest.model.tolist(),
+        "naive": backtest.naive.tolist(),
+        "drift": backtest.drift.tolist(),
+    }
+
+
+def build_version(
+    ticker: str, spec: TrainingSpec, prices: Prices, result: TrainResult, job_id: str | None
+) -> NewVersion:
+    """Step 3: everything the registry stores for a trained model."""
+    frame = prices.frame
+    return NewVersion(
+        ticker=ticker,
+        model_type=spec.model_type,
+        target=spec.target,
+        config={
+            **spec.config.to_dict(),
+            "start": spec.start.isoformat() if spec.start else None,
+            "end": spec.end.isoformat() if spec.end else None,
+        },
+        scalers=result.scalers.to_dict(),
+        metrics=result.metrics,
+        calendar=prices.calendar,
+        data_start=frame.index[0].date(),
+        data_end=frame.index[-1].date(),
+        data_rows=len(frame),
+        data_sha256=frame_sha256(frame),
+        library_versions=result.library_versions,
+        keras_model=result.keras_bytes,
+        onnx_model=result.onnx_bytes,
+        job_id=job_id,
+        calibration=result.calibration,
+        backtest=backtest_record(frame.index, result),
+    )
+
+
+def gate_and_register(
+    session: Session,
+    *,
+    new: NewVersion,
+    result: TrainResult,
+    closes: np.ndarray,
+    mode: gate.PromoteMode,
+) -> Registered:
+    """Steps 4 and 5, in the caller's transaction: with the ticker's registry locked, decide
+    on `champion`, register the version and move the alias if it earned it."""
+    backtest = result.backtest
+    assert backtest is not None
+    versions.lock_ticker(session, ticker=new.ticker)
+    decision = gate.decide(
+        session,
+        ticker=new.ticker,
+        mode=mode,
+        candidate=gate.Candidate(
+            closes=closes,
+            origins=backtest.origins,
+            forecasts=backtest.model,
+            skill_vs_naive=backtest.metrics.get("skill_vs_naive_overall"),
+        ),
+    )
+    promotion = {"promoted": decision.promote, "reason": decision.reason, **decision.details}
+    version = versions.register_version(
+        session, new=new.with_metrics({**new.metrics, "promotion": promotion})
+    )
+    if decision.promote:
+        versions.set_alias(
+            session, ticker=new.ticker, alias=versions.CHAMPION, version=version.version
+        )
+    return Registered(version, decision)
+
+
+def train_and_register(
+    ticker: str, spec: TrainingSpec, *, settings: Settings, job: JobHandle, job_id: str | None
+) -> Registered | None:
+    """The whole flow for one job; None when the job was cancelled or taken over at the end.
+
+    Raises what a step raises (no prices, too few bars, a parity failure, a cancel): the job
+    layer turns it into the job's outcome.
+    """
+    job.progress(stage="loading prices")
+    prices = load_prices(ticker, spec, settings)
+    job.note(prices.note)
+    result = train_model(prices, spec, settings, job)
+    new = build_version(ticker, spec, prices, result, job_id)
+    # Registration, the champion decision and the job's success are one transaction:
+    # no half-written version, no alias pointing at a version that is not there.
+    with job.finishing() as session:
+        if session is None:
+            return None
+        registered = gate_and_register(
+            session, new=new, result=result, closes=prices.closes, mode=spec.promote
+        )
+        notes = [prices.note, f"Version {registered.version.version} {registered.decision.reason}."]
+        job.succeeded(
+            session,
+            version_id=registered.version.id,
+            message=" ".join(n for n in notes if n),
+        )
+    log.info("%s: version %d registered", ticker, registered.version.version)
+    return registered
