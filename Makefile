@@ -40,7 +40,7 @@ test: install
 lint: install
 	$(BIN)/ruff check app models tests bench migrations
 	$(BIN)/ruff format --check app models tests bench migrations
-	$(BIN)/mypy app models
+	$(BIN)/mypy  # app, models, tests, bench and migrations (pyproject.toml)
 
 bench: install
 	$(BIN)/python -m bench.run

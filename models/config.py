@@ -7,7 +7,7 @@ model, so a request can never accept what training would refuse (pydantic; no Te
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
@@ -83,11 +83,11 @@ class TrainingConfig(BaseModel):
         return self.model_dump(mode="json")
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainingConfig:
+    def from_dict(cls, d: dict[str, Any]) -> Self:
         """Build a config from a JSON-able dict; missing keys take defaults, unknown ones fail."""
         return cls.model_validate(d)
 
     @classmethod
-    def from_stored(cls, d: dict[str, Any]) -> TrainingConfig:
+    def from_stored(cls, d: dict[str, Any]) -> Self:
         """The config inside a stored job or version record, ignoring the keys it adds."""
         return cls.from_dict({k: v for k, v in d.items() if k in cls.model_fields})

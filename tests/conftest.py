@@ -21,6 +21,8 @@ from app.prices.csv_format import parse_price_csv
 pytest_plugins = ["tests.backing_services"]
 
 REPO = Path(__file__).resolve().parents[1]
+# For tests of request validation and other behaviour that no database changes: run them once.
+SQLITE_ONLY = pytest.mark.parametrize("database_backend", ["sqlite"])
 SAMPLE_CSV = REPO / "app" / "data" / "GSPC.csv"
 
 

@@ -130,7 +130,7 @@ def test_every_setting_compose_passes_exists_and_parses() -> None:
             key.removeprefix("TICKERCAST_").lower(): with_defaults(str(value))
             for key, value in env.items()
         }
-        settings = Settings(**values)  # the values must parse as the settings' types
+        settings = Settings.model_validate(values)  # the values must parse as the settings' types
         assert settings.queue == "rq"
         assert settings.database_url.startswith("postgresql+psycopg://tickercast:")
         assert settings.redis_url == "redis://redis:6379/0"

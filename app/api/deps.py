@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.db.engine import session_factory
+from app.db.engine import session_scope
 from app.forecasting.predictors import PredictorCache
 from app.jobs.backends import JobBackend
 
@@ -24,15 +24,8 @@ SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 def get_session(settings: SettingsDep) -> Iterator[Session]:
     """One session per request: commit on success, roll back on any error."""
-    session = session_factory(settings.resolved_database_url())()
-    try:
+    with session_scope(settings.resolved_database_url()) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # scope="function": commit when the handler returns, before the response is sent and before

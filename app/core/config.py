@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # How often the janitor looks for dead workers' jobs and queued jobs Redis lost.
     janitor_interval_seconds: float = Field(default=30.0, gt=0)
 
+    # Largest CSV upload (bytes); 50 MB is about 600k rows of yfinance CSV, more than any
+    # daily history. A larger body is refused while it is read, never held whole.
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+
     # ONNX sessions kept in memory, one per model version.
     onnx_cache_size: int = Field(default=64, ge=1)
     onnx_threads: int = Field(default=1, ge=1)

@@ -41,8 +41,3 @@ def current_revision(url: str) -> str | None:
     """The revision the database is at (None when never migrated)."""
     with get_engine(url).connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
-
-
-def is_at_head(url: str) -> bool:
-    """True when the database schema is at the code's head revision."""
-    return current_revision(url) == head_revision(url)

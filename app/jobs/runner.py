@@ -114,6 +114,25 @@ def _claim(
         return job.ticker, TrainingSpec.model_validate(job.config)
 
 
+def _run(job: RunningJob, ticker: str, spec: TrainingSpec, settings: Settings) -> None:
+    """Train and register, and turn whatever stopped it into the job's outcome."""
+    # The training process loads TensorFlow anyway; the RQ worker's parent must not.
+    from models.export import ParityError
+    from models.train import InsufficientData, TrainingCancelled, TrainingDiverged
+
+    try:
+        train_and_register(ticker, spec, settings=settings, job=job, job_id=job.job_id)
+    except TrainingCancelled:
+        job.ended(JobStatus.CANCELLED, message="Cancelled.")
+    except TickercastError as exc:  # no prices, a range without bars, a timeout: said plainly
+        job.ended(JobStatus.FAILED, error=exc.message)
+    except (InsufficientData, TrainingDiverged, ParityError) as exc:  # said by models
+        job.ended(JobStatus.FAILED, error=str(exc))
+    except Exception as exc:  # the job must end failed with the reason, whatever went wrong
+        log.exception("job %s failed", job.job_id)
+        job.ended(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+
+
 def run_job(job_id: str, settings: Settings, *, only_queued: bool = False) -> JobStatus:
     """Claim (if still queued) and run one training job; returns its final status.
 
@@ -125,24 +144,9 @@ def run_job(job_id: str, settings: Settings, *, only_queued: bool = False) -> Jo
         return claimed
     ticker, spec = claimed
     job = RunningJob(job_id, settings)
-    # The training process loads TensorFlow anyway; the RQ worker's parent must not.
-    from models.export import ParityError
-    from models.train import InsufficientData, TrainingCancelled, TrainingDiverged
-
-    try:
-        with Heartbeat(
-            settings.resolved_database_url(), job_id, settings.heartbeat_interval_seconds
-        ):
-            train_and_register(ticker, spec, settings=settings, job=job, job_id=job_id)
-    except TrainingCancelled:
-        job.ended(JobStatus.CANCELLED, message="Cancelled.")
-    except TickercastError as exc:  # no prices, a range without bars, a timeout: said plainly
-        job.ended(JobStatus.FAILED, error=exc.message)
-    except (InsufficientData, TrainingDiverged, ParityError) as exc:  # said by models
-        job.ended(JobStatus.FAILED, error=str(exc))
-    except Exception as exc:  # the job must end failed with the reason, whatever went wrong
-        log.exception("job %s failed", job_id)
-        job.ended(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+    # Beat from the claim on: loading TensorFlow alone can outlast a short heartbeat timeout.
+    with Heartbeat(settings.resolved_database_url(), job_id, settings.heartbeat_interval_seconds):
+        _run(job, ticker, spec, settings)
     with session_scope(settings.resolved_database_url()) as session:
         return JobStatus(jobs.get_job(session, job_id=job_id).status)
 

@@ -263,11 +263,6 @@ def current_session(calendar: str, now: dt.datetime) -> dt.date | None:
     return cal.sessions[i].date()
 
 
-def session_is_open(calendar: str, now: dt.datetime) -> bool:
-    """Whether a session of `calendar` is in progress at `now` (a lunch break counts as open)."""
-    return current_session(calendar, now) is not None
-
-
 def last_closed_session(calendar: str, now: dt.datetime) -> dt.date:
     """The most recent session of `calendar` whose close is at or before `now`."""
     cal = get_calendar(calendar)

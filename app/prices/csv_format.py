@@ -225,20 +225,3 @@ def _format_number(value: float, *, volume: bool = False) -> str:
     if volume and value.is_integer():
         return str(int(value))
     return repr(float(value))  # shortest text that reads back to the same float
-
-
-def frame_to_csv(df: pd.DataFrame) -> str:
-    """Write a price frame in yfinance's CSV layout: Date,Open,High,Low,Close,Adj Close,Volume."""
-    validate_frame(df)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    for day, row in zip(df.index, df.itertuples(index=False), strict=True):
-        writer.writerow(
-            [
-                day.strftime("%Y-%m-%d"),
-                *(_format_number(float(getattr(row, c))) for c in PRICE_COLUMNS[:5]),
-                _format_number(float(row.volume), volume=True),
-            ]
-        )
-    return out.getvalue()

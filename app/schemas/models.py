@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasPath, BaseModel, ConfigDict, Field, field_validator
 
 from app.schemas.accuracy import Accuracy
 
@@ -23,7 +23,7 @@ class VersionSummary(BaseModel):
     data_end: dt.date
     aliases: list[str] = Field(default_factory=list, description="Aliases naming this version")
     accuracy: Accuracy = Field(
-        validation_alias="metrics", description="Backtest skill against the baselines"
+        validation_alias=AliasPath("metrics"), description="Backtest skill against the baselines"
     )
 
     @field_validator("aliases", mode="before")

@@ -11,6 +11,7 @@ from app.core.config import Settings
 from app.db.engine import session_scope
 from app.jobs import service as jobs
 from app.main import create_app
+from tests.conftest import SQLITE_ONLY
 
 
 def test_train_answers_202_with_location_and_defaults(client: TestClient) -> None:
@@ -38,6 +39,7 @@ def test_same_request_while_queued_returns_existing_job(client: TestClient) -> N
     assert other.json()["id"] != first.json()["id"]
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -73,12 +75,35 @@ def test_invalid_training_request_names_the_field(
     assert client.get("/jobs").json() == []
 
 
+@SQLITE_ONLY
 def test_start_must_be_before_end(client: TestClient) -> None:
     resp = client.post(
         "/train", json={"ticker": "AAPL", "start": "2020-01-01", "end": "2019-01-01"}
     )
     assert resp.status_code == 422
     assert "start" in resp.text
+
+
+def test_same_request_while_running_returns_the_running_job(
+    client: TestClient, db_url: str
+) -> None:
+    first = client.post("/train", json={"ticker": "AAA", "epochs": 2}).json()
+    with session_scope(db_url) as s:
+        assert jobs.claim(s, job_id=first["id"], worker="elsewhere:1", pid=1)
+    again = client.post("/train", json={"ticker": "AAA", "epochs": 2})
+    assert again.status_code == 200
+    assert again.json()["id"] == first["id"] and again.json()["status"] == "running"
+
+
+def test_jobs_page_with_limit_and_offset_newest_first(client: TestClient) -> None:
+    ids = [client.post("/train", json={"ticker": t}).json()["id"] for t in ("AAA", "BBB", "CCC")]
+    newest_first = ids[::-1]
+    assert [j["id"] for j in client.get("/jobs", params={"limit": 2}).json()] == newest_first[:2]
+    page = client.get("/jobs", params={"limit": 2, "offset": 2}).json()
+    assert [j["id"] for j in page] == newest_first[2:]
+    assert client.get("/jobs", params={"offset": 3}).json() == []
+    for bad in ({"limit": 0}, {"limit": 1001}, {"offset": -1}):
+        assert client.get("/jobs", params=bad).status_code == 422
 
 
 def test_list_jobs_filters_by_ticker_and_status(client: TestClient) -> None:

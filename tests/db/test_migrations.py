@@ -23,14 +23,14 @@ def _diff(url: str) -> list[object]:
 def test_upgrade_matches_models_then_downgrade_and_upgrade_again(empty_database_url: str) -> None:
     url = empty_database_url
     migrate.upgrade(url)
-    assert migrate.is_at_head(url)
+    assert migrate.current_revision(url) == migrate.head_revision(url)
     assert _diff(url) == []
     migrate.downgrade(url, "base")
     engine = create_engine(url)
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     engine.dispose()
     migrate.upgrade(url)
-    assert migrate.is_at_head(url)
+    assert migrate.current_revision(url) == migrate.head_revision(url)
     assert _diff(url) == []
 
 

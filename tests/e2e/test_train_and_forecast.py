@@ -49,8 +49,9 @@ def service(
     settings = Settings(
         data_dir=data_dir,
         database_url=f"sqlite:///{db}",
-        # The real yfinance source: Yahoo is unreachable here, so jobs fall back to stored bars.
-        price_source="yfinance",
+        # Offline, whether or not this machine reaches Yahoo: the checks below pin the last bar
+        # and the row count (tests/prices/test_refresh_for_training.py covers the network path).
+        price_source="none",
         job_supervisor=True,
         dispatch_interval_seconds=0.2,
         max_training_jobs=1,
@@ -76,7 +77,7 @@ def test_tiny_lstm_trains_in_a_spawned_process_and_registers_version_1(
     assert trained["model_version"] == 1
     assert trained["progress"]["epochs"] == 2
     assert trained["worker"] and not trained["worker"].endswith(f":{os.getpid()}")
-    # No network here: the job says it trained on the stored bars.
+    # No price source: the job says it trained on the stored bars.
     assert "stored bars" in trained["message"]
     assert "promoted" in trained["message"]
 

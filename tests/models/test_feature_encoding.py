@@ -20,17 +20,17 @@ from models.features import (
 )
 from models.windows import split_bounds
 
-TARGETS: list[Target] = ["log_return", "price"]
+TARGETS = list(Target)
 
 
-def small_config(target: Target = "log_return") -> TrainingConfig:
+def small_config(target: Target = Target.LOG_RETURN) -> TrainingConfig:
     """Return the tiny lookback/horizon used across these tests."""
     return TrainingConfig(lookback=10, horizon=3, target=target)
 
 
 def test_min_history_is_lookback_plus_one_close() -> None:
     assert min_history(small_config()) == 11
-    assert min_history(small_config("price")) == 11
+    assert min_history(small_config(Target.PRICE)) == 11
 
 
 def test_valid_origins_need_full_history_and_full_horizon() -> None:
@@ -58,7 +58,7 @@ def test_log_return_inputs_are_the_lookback_daily_log_returns_ending_at_the_orig
 def test_price_inputs_are_the_lookback_closes_ending_at_the_origin(
     recent_closes: np.ndarray,
 ) -> None:
-    config = small_config("price")
+    config = small_config(Target.PRICE)
     scalers = fit_scalers(recent_closes, config, 500)
     x = encode_inputs(recent_closes, np.array([250]), config, scalers)
     np.testing.assert_allclose(

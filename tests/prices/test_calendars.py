@@ -13,9 +13,9 @@ from app.prices.calendars import (
     DEFAULT_CALENDAR,
     calendar_for_exchange,
     calendar_timezone,
+    current_session,
     last_closed_session,
     next_sessions,
-    session_is_open,
 )
 
 
@@ -111,18 +111,18 @@ def test_calendar_timezone() -> None:
         ("2019-01-05T15:00:00", False),  # Saturday
     ],
 )
-def test_session_is_open(moment: str, is_open: bool) -> None:
-    assert session_is_open("XNYS", utc(moment)) is is_open
+def test_a_session_is_in_progress(moment: str, is_open: bool) -> None:
+    assert (current_session("XNYS", utc(moment)) is not None) is is_open
 
 
 def test_naive_now_is_taken_as_utc() -> None:
-    assert session_is_open("XNYS", dt.datetime(2018, 12, 31, 15, 0)) is True
-    assert session_is_open("XNYS", dt.datetime(2018, 12, 31, 22, 0)) is False
+    assert (current_session("XNYS", dt.datetime(2018, 12, 31, 15, 0)) is not None) is True
+    assert (current_session("XNYS", dt.datetime(2018, 12, 31, 22, 0)) is not None) is False
 
 
 def test_lunch_break_counts_as_open() -> None:
     # 12:30 in Hong Kong (04:30 UTC): between the morning and afternoon sessions.
-    assert session_is_open("XHKG", utc("2019-01-03T04:30:00")) is True
+    assert (current_session("XHKG", utc("2019-01-03T04:30:00")) is not None) is True
 
 
 @pytest.mark.parametrize(

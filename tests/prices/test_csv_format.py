@@ -1,4 +1,4 @@
-"""parse_price_csv / frame_to_csv / validate_frame on the sample file and on every refusal."""
+"""parse_price_csv / validate_frame on the sample file and on every refusal."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from app.core.errors import CsvFormatError
 from app.prices import csv_format
-from app.prices.csv_format import PRICE_COLUMNS, frame_to_csv, parse_price_csv, validate_frame
+from app.prices.csv_format import PRICE_COLUMNS, parse_price_csv, validate_frame
 
 from .conftest import SAMPLE_CSV
 
@@ -189,23 +189,6 @@ def test_more_rows_than_the_limit_are_refused(monkeypatch: pytest.MonkeyPatch) -
 
 def test_default_row_limit_is_200k() -> None:
     assert csv_format.MAX_ROWS == 200_000
-
-
-def test_round_trip_through_frame_to_csv(sample_frame: pd.DataFrame) -> None:
-    text = frame_to_csv(sample_frame)
-
-    assert text.startswith(HEADER + "1999-01-04,1229.22998,1248.810059,")
-    assert text.endswith(ROW_3)
-    pd.testing.assert_frame_equal(parse_price_csv(text), sample_frame)
-
-
-def test_round_trip_keeps_unknown_values_unknown() -> None:
-    frame = parse_price_csv("Date,Open,High,Low,Close\n2018-12-31,1.5,3,0.5,2\n")
-
-    text = frame_to_csv(frame)
-
-    assert text == HEADER + "2018-12-31,1.5,3.0,0.5,2.0,,\n"
-    pd.testing.assert_frame_equal(parse_price_csv(text), frame)
 
 
 def _frame() -> pd.DataFrame:

@@ -17,8 +17,6 @@ from models.numbers import finite_or_none
 
 router = APIRouter(prefix="/prices", tags=["prices"])
 
-# 50 MB is about 600k rows of yfinance CSV, more than any daily history.
-MAX_CSV_BYTES = 50 * 1024 * 1024
 CSV_EXAMPLE = (
     "Date,Open,High,Low,Close,Adj Close,Volume\n"
     "2018-12-31,2498.94,2509.24,2482.82,2506.85,2506.85,3442870000\n"
@@ -45,9 +43,12 @@ async def import_prices(
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_CSV_BYTES:
+        if len(body) > settings.max_upload_bytes:
             # Refused while reading: a larger upload is never held in memory whole.
-            raise PayloadTooLarge(f"CSV body is over the limit of {MAX_CSV_BYTES} bytes.")
+            raise PayloadTooLarge(
+                f"CSV body is over the limit of {settings.max_upload_bytes} bytes "
+                "(TICKERCAST_MAX_UPLOAD_BYTES); nothing was stored."
+            )
     # Parsing and writing take seconds for a long history: off the event loop, in a thread.
     summary = await run_in_threadpool(
         service.import_csv,
