@@ -29,14 +29,32 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     url = settings.resolved_database_url()
     if make_url(url).get_backend_name() == "sqlite" and not args.no_migrate:
         migrate.upgrade(url)
+    host = serving_host(args.host, settings)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
-        host=args.host,
+        host=host,
         port=args.port,
         log_level=settings.log_level,
     )
     return 0
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def serving_host(asked: str, settings: Settings) -> str:
+    """Where to listen: without API keys, on the loopback interface only, whatever was asked."""
+    if settings.api_keys:
+        print(f"tickercast: {len(settings.api_keys)} API key(s); listening on {asked}")
+        return asked
+    if asked not in (LOOPBACK, "localhost", "::1"):
+        print(
+            f"tickercast: no API keys (TICKERCAST_API_KEYS), so anyone who reaches the port "
+            f"could train and move aliases: listening on {LOOPBACK} only, not {asked}. "
+            "Set TICKERCAST_API_KEYS to serve other machines."
+        )
+    return LOOPBACK
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:

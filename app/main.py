@@ -6,21 +6,17 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
+from app.api.body_limit import BodyLimit
+from app.api.errors import install_error_handlers
+from app.api.ratelimit import RateLimiter
 from app.api.router import api_router
 from app.core.config import Settings, get_settings
-from app.core.errors import TickercastError
 from app.forecasting.predictors import PredictorCache
 from app.jobs.backends import make_backend
 
 log = logging.getLogger("tickercast")
-
-
-async def _render_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, TickercastError)
-    return JSONResponse(status_code=exc.status, content={"detail": exc.message})
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,12 +37,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="tickercast",
         version="0.1.0",
         summary="Train recurrent forecasters per ticker in the background and serve "
-        "multi-step forecasts on trading days, each scored against the naive forecast.",
+        "multi-step forecasts on trading days, each scored against the naive and drift "
+        "baselines.",
+        description="Every error answer has one shape (`ErrorOut`). Writes need an API key "
+        "(`Authorization: Bearer KEY` or `X-API-Key: KEY`) when the service has keys; reads "
+        "too when it protects them.",
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.backend = backend
     app.state.predictors = PredictorCache(settings.onnx_cache_size, settings.onnx_threads)
-    app.add_exception_handler(TickercastError, _render_error)
+    app.state.rate_limiter = RateLimiter(settings)
+    app.add_middleware(
+        BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
+    )
+    install_error_handlers(app)
     app.include_router(api_router)
     return app

@@ -2,18 +2,42 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
     """Where the SQLite registry lives by default: the user's data directory."""
     return Path(user_data_dir("tickercast", appauthor=False))
+
+
+class Scope(IntEnum):
+    """What an API key may do; each scope includes the ones below it."""
+
+    READ = 1  # forecasts, listings (only needed when TICKERCAST_PROTECT_READS is on)
+    WRITE = 2  # train, import prices, cancel jobs
+    ADMIN = 3  # move or remove aliases, delete prices
+
+
+class ApiKey(BaseModel):
+    """One accepted key and its scope; the secret is never printed or logged."""
+
+    secret: SecretStr = Field(min_length=16)
+    scope: Scope = Scope.ADMIN
+
+    @classmethod
+    def parse(cls, text: str) -> ApiKey:
+        """`SECRET` (admin) or `SECRET:read|write|admin`."""
+        secret, _, scope = text.strip().rpartition(":") if ":" in text else (text, "", "admin")
+        if scope.upper() not in Scope.__members__:
+            raise ValueError(f"API key scope must be read, write or admin (got {scope!r})")
+        return cls(secret=SecretStr(secret.strip()), scope=Scope[scope.upper()])
 
 
 class Settings(BaseSettings):
@@ -54,6 +78,9 @@ class Settings(BaseSettings):
     # Largest CSV upload (bytes); 50 MB is about 600k rows of yfinance CSV, more than any
     # daily history. A larger body is refused while it is read, never held whole.
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    # Largest body of any other request (bytes): a training request or a batch of tickers
+    # is a few kilobytes.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     # ONNX sessions kept in memory, one per model version.
     onnx_cache_size: int = Field(default=64, ge=1)
@@ -62,6 +89,31 @@ class Settings(BaseSettings):
     parity_tolerance: float = 1e-4
 
     log_level: str = "info"
+
+    # Keys that may call the API: `SECRET[:scope],...` with scope read, write or admin
+    # (default admin). Several keys let one rotate without downtime. With none, the service
+    # takes no key and listens on 127.0.0.1 only.
+    api_keys: Annotated[list[ApiKey], NoDecode] = Field(default_factory=list)
+    # Ask for a (read) key on forecasts and listings too, not only on writes.
+    protect_reads: bool = False
+    # Per caller (key, or address without keys), in the `limits` library's notation.
+    train_rate_limit: str = "30/minute"
+    import_rate_limit: str = "30/minute"
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [ApiKey.parse(part) for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("train_rate_limit", "import_rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        from limits import parse
+
+        parse(value)  # raises ValueError naming the notation it could not read
+        return value
 
     @model_validator(mode="after")
     def _heartbeat_within_timeout(self) -> Settings:

@@ -1,20 +1,26 @@
-"""Domain errors that carry their HTTP status; app.main renders them all with one handler."""
+"""Domain errors that carry their HTTP status; app/api/errors.py renders every one alike."""
 
 from __future__ import annotations
 
 
 class TickercastError(Exception):
-    """Base class: `status` is the HTTP status, `str(error)` the message a user reads."""
+    """Base class: `status` is the HTTP status, `message` the sentence a user reads.
+
+    `code` names the kind of problem for programs; `headers` go out with the answer
+    (`Retry-After`, `WWW-Authenticate`).
+    """
 
     status: int = 500
+    code: str = "internal_error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers or {}
 
 
 class NotFound(TickercastError):
-    status = 404
+    status, code = 404, "not_found"
 
 
 class TickerNotFound(NotFound):
@@ -38,7 +44,7 @@ class JobNotFound(NotFound):
 class InvalidInput(TickercastError):
     """422: the message names the field or the line that is wrong."""
 
-    status = 422
+    status, code = 422, "invalid_input"
 
 
 class CsvFormatError(InvalidInput):
@@ -48,31 +54,55 @@ class CsvFormatError(InvalidInput):
         self.line = line
 
 
+class Unauthorized(TickercastError):
+    """401: no key was sent where one is needed."""
+
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(TickercastError):
+    """403: the key is wrong, or lacks the scope this needs."""
+
+    status, code = 403, "forbidden"
+
+
 class Conflict(TickercastError):
-    status = 409
+    status, code = 409, "conflict"
 
 
 class PayloadTooLarge(TickercastError):
-    status = 413
+    status, code = 413, "payload_too_large"
+
+
+class TooManyRequests(TickercastError):
+    """429: a rate limit; `Retry-After` says when to come back."""
+
+    status, code = 429, "rate_limited"
+
+
+class ServiceUnavailable(TickercastError):
+    """503: the database (or Redis) is busy or unreachable; it is worth trying again."""
+
+    status, code = 503, "unavailable"
 
 
 class PriceSourceError(TickercastError):
     """The remote price source failed (network down, rate limited, no data)."""
 
-    status = 502
+    status, code = 502, "price_source_error"
 
 
 class PriceSourceUnavailable(PriceSourceError):
     """The source could not be reached at all (network down, DNS, timeouts)."""
 
-    status = 503
+    status, code = 503, "price_source_unavailable"
 
 
 class RateLimited(PriceSourceError):
-    status = 429
+    status, code = 429, "price_source_rate_limited"
 
 
 class NoPriceData(PriceSourceError):
     """The source answered but had no bars for the ticker and range."""
 
-    status = 404
+    status, code = 404, "no_price_data"

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -100,11 +101,25 @@ class PriceBar(Base):
     volume: Mapped[float | None] = mapped_column(Float)
 
 
+# A job is active while queued or running; one request has at most one active job.
+_ACTIVE_JOB = text("status IN ('queued', 'running')")
+
+
 class TrainingJob(Base):
     """A training request; this table is the source of truth for job state."""
 
     __tablename__ = "training_job"
-    __table_args__ = (Index("ix_training_job_ticker_status", "ticker", "status"),)
+    __table_args__ = (
+        Index("ix_training_job_ticker_status", "ticker", "status"),
+        Index(
+            "uq_training_job_active",
+            "ticker",
+            "config_hash",
+            unique=True,
+            postgresql_where=_ACTIVE_JOB,
+            sqlite_where=_ACTIVE_JOB,
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     ticker: Mapped[str] = mapped_column(String(15))
@@ -192,3 +207,16 @@ class RegistryLock(Base):
 
     ticker: Mapped[str] = mapped_column(String(15), primary_key=True)
     locked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class IdempotencyKey(Base):
+    """An `Idempotency-Key` a caller sent with POST /train, and the job it created."""
+
+    __tablename__ = "idempotency_key"
+
+    caller: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # The request's config hash: the same key with another request is refused.
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[str] = mapped_column(ForeignKey("training_job.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

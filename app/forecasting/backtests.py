@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -92,3 +93,28 @@ def to_csv(rows: list[dict[str, Any]], levels: Sequence[int]) -> str:
                 line += [iv["lower"][k], iv["upper"][k]] if iv else ["", ""]
             writer.writerow(line)
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class BacktestReport:
+    """A version's backtest as the API shows it: summary, coverage per level, every window."""
+
+    ticker: str
+    version: int
+    levels: list[int]
+    metrics: dict[str, Any]
+    coverage: dict[str, Any]
+    windows: list[dict[str, Any]]
+
+
+def report(session: Session, *, ticker: str, version: int, levels: list[int]) -> BacktestReport:
+    """Everything GET /models/{ticker}/versions/{v}/backtest answers."""
+    row, record = load_backtest(session, ticker=ticker, version=version)
+    return BacktestReport(
+        ticker=ticker,
+        version=version,
+        levels=levels,
+        metrics=(row.metrics or {}).get("test", {}),
+        coverage=coverage_by_level(row, record, levels),
+        windows=windows(row, record, levels),
+    )

@@ -32,7 +32,8 @@ SPAWN_GRACE = dt.timedelta(seconds=60)
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that gives a child process the same settings as this one."""
     env = dict(os.environ)
-    for name, value in settings.model_dump().items():
+    # Keys stay out: a training process takes no requests (the environment still holds them).
+    for name, value in settings.model_dump(exclude={"api_keys"}).items():
         env[f"TICKERCAST_{name.upper()}"] = str(value)
     env["TICKERCAST_DATABASE_URL"] = settings.resolved_database_url()
     # TensorFlow's C++ start-up chatter is noise in the job logs.

@@ -6,13 +6,15 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.core.errors import Conflict, JobNotFound
-from app.db.tables import TrainingJob, utcnow
+from app.core.errors import Conflict, InvalidInput, JobNotFound
+from app.db.tables import IdempotencyKey, TrainingJob, utcnow
 from app.jobs.status import ACTIVE, FINISHED, JobStatus
 
 QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
@@ -38,11 +40,72 @@ def find_active_duplicate(session: Session, *, ticker: str, digest: str) -> Trai
     )
 
 
+@dataclass(frozen=True)
+class Idempotency:
+    """An Idempotency-Key as sent by one caller."""
+
+    caller: str
+    key: str
+
+
 def create_job(
-    session: Session, *, ticker: str, config: dict[str, Any], backend: str
+    session: Session,
+    *,
+    ticker: str,
+    config: dict[str, Any],
+    backend: str,
+    idempotency: Idempotency | None = None,
 ) -> tuple[TrainingJob, bool]:
-    """Queue a job, or return the active duplicate; the flag says whether it is new."""
+    """Queue a job, or return the one this request already made; the flag says it is new.
+
+    The same request while an identical job is queued or running returns that job: the
+    database's unique partial index decides, so identical requests at the same moment still
+    make one job. With an Idempotency-Key, a repeat returns the job the key made, whatever
+    its status, and the key with another request is refused.
+    """
     digest = config_hash(ticker, config)
+    if idempotency is not None:
+        known = _job_of_key(session, idempotency, digest)
+        if known is not None:
+            return known, False
+    job, created = _insert_or_find_active(session, ticker, config, digest, backend)
+    if idempotency is not None:
+        savepoint = session.begin_nested()
+        session.add(
+            IdempotencyKey(
+                caller=idempotency.caller,
+                key=idempotency.key,
+                request_sha256=digest,
+                job_id=job.id,
+                created_at=utcnow(),
+            )
+        )
+        try:
+            session.flush()
+        except IntegrityError:  # the same key at the same moment: that request's job wins
+            savepoint.rollback()
+            known = _job_of_key(session, idempotency, digest)
+            assert known is not None
+            return known, False
+        savepoint.commit()
+    return job, created
+
+
+def _job_of_key(session: Session, key: Idempotency, digest: str) -> TrainingJob | None:
+    row = session.get(IdempotencyKey, (key.caller, key.key))
+    if row is None:
+        return None
+    if row.request_sha256 != digest:
+        raise InvalidInput(
+            f"Idempotency-Key {key.key!r} was used for another training request; "
+            "use a new key for a new request."
+        )
+    return get_job(session, job_id=row.job_id)
+
+
+def _insert_or_find_active(
+    session: Session, ticker: str, config: dict[str, Any], digest: str, backend: str
+) -> tuple[TrainingJob, bool]:
     existing = find_active_duplicate(session, ticker=ticker, digest=digest)
     if existing is not None:
         return existing, False
@@ -58,8 +121,17 @@ def create_job(
         attempts=0,
         created_at=utcnow(),
     )
+    savepoint = session.begin_nested()
     session.add(job)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # an identical request won the race for uq_training_job_active
+        savepoint.rollback()
+        existing = find_active_duplicate(session, ticker=ticker, digest=digest)
+        if existing is None:  # it finished in between: nothing blocks a new one now
+            return _insert_or_find_active(session, ticker, config, digest, backend)
+        return existing, False
+    savepoint.commit()
     return job, True
 
 
@@ -151,6 +223,17 @@ def running_jobs(session: Session, *, backend: str | None = None) -> list[Traini
     if backend is not None:
         query = query.where(TrainingJob.backend == backend)
     return list(session.scalars(query))
+
+
+def jobs_running_on(session: Session, *, ticker: str) -> list[str]:
+    """Ids of the jobs training on a ticker right now."""
+    return list(
+        session.scalars(
+            select(TrainingJob.id).where(
+                TrainingJob.ticker == ticker, TrainingJob.status == RUNNING
+            )
+        )
+    )
 
 
 def count_running(session: Session, *, backend: str) -> int:

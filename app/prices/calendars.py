@@ -246,6 +246,17 @@ def next_sessions(calendar: str, after: dt.date, count: int) -> list[dt.date]:
     return [ts.date() for ts in found]
 
 
+def sessions_between(
+    calendar: str, first: dt.date, last: dt.date
+) -> tuple[dt.date, dt.date, set[dt.date]]:
+    """The span of [first, last] the calendar knows, and its sessions in that span."""
+    sessions = get_calendar(calendar).sessions
+    lo = max(pd.Timestamp(first), sessions[0])
+    hi = min(pd.Timestamp(last), sessions[-1])
+    known = sessions[(sessions >= lo) & (sessions <= hi)]
+    return lo.date(), hi.date(), {ts.date() for ts in known}
+
+
 def _utc(now: dt.datetime) -> pd.Timestamp:
     # A naive datetime is taken as UTC: the service keeps every timestamp in UTC.
     ts = pd.Timestamp(now)

@@ -173,6 +173,11 @@ def _parse_number(raw: str, column: str, line: int) -> float:
 
 def parse_price_csv(text: str | bytes) -> pd.DataFrame:
     """Parse a yfinance-style daily CSV into a price frame; any bad line refuses the whole file."""
+    return parse_price_csv_lines(text)[0]
+
+
+def parse_price_csv_lines(text: str | bytes) -> tuple[pd.DataFrame, dict[dt.date, int]]:
+    """parse_price_csv, and the file's line number of every bar (to name it in a message)."""
     reader = csv.reader(io.StringIO(_decode(text), newline=""))
     positions: dict[str, int] | None = None
     width = 0
@@ -216,7 +221,7 @@ def parse_price_csv(text: str | bytes) -> pd.DataFrame:
         {name: np.array(column_values) for name, column_values in values.items()},
     )
     # Users paste and concatenate exports, so rows may come in any order.
-    return frame.sort_index(kind="stable")
+    return frame.sort_index(kind="stable"), line_of
 
 
 def _format_number(value: float, *, volume: bool = False) -> str:

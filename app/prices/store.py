@@ -7,7 +7,7 @@ import hashlib
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.db.engine import upsert_into
@@ -22,18 +22,27 @@ UPSERT_CHUNK = 2000
 def ensure_ticker(
     session: Session, *, ticker: str, calendar: str, source: str, timezone: str | None = None
 ) -> TickerInfo:
-    """Create the ticker row, or update its calendar and source."""
-    row = session.get(TickerInfo, ticker)
-    if row is None:
-        row = TickerInfo(
-            symbol=ticker, calendar=calendar, source=source, timezone=timezone, created_at=utcnow()
+    """Create the ticker row, or update its calendar and source, and hold it locked.
+
+    One upsert: on PostgreSQL it locks the row until the transaction ends, so two writers of
+    one ticker's bars (imports, refreshes, deletes) go one after the other; other tickers are
+    not held up. On SQLite every write takes the database's write lock anyway.
+    """
+    stmt = upsert_into(session, TickerInfo).values(
+        symbol=ticker, calendar=calendar, source=source, timezone=timezone, created_at=utcnow()
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[TickerInfo.symbol],
+            set_={
+                "calendar": calendar,
+                "source": source,
+                "timezone": func.coalesce(stmt.excluded.timezone, TickerInfo.timezone),
+            },
         )
-        session.add(row)
-    else:
-        row.calendar = calendar
-        row.source = source
-        row.timezone = timezone or row.timezone
-    session.flush()
+    )
+    row = session.get(TickerInfo, ticker, populate_existing=True)
+    assert row is not None
     return row
 
 
@@ -93,6 +102,18 @@ def load_bars(
     frame["date"] = pd.to_datetime(frame["date"])
     frame = frame.set_index("date").sort_index()
     return frame.astype(float)
+
+
+def delete_bars(
+    session: Session, *, ticker: str, start: dt.date | None, end: dt.date | None
+) -> int:
+    """Delete the ticker's bars in [start, end] (either end open); returns how many went."""
+    query = delete(PriceBar).where(PriceBar.ticker == ticker)
+    if start is not None:
+        query = query.where(PriceBar.day >= start)
+    if end is not None:
+        query = query.where(PriceBar.day <= end)
+    return int(session.execute(query).rowcount)  # type: ignore[attr-defined]
 
 
 def bar_range(session: Session, *, ticker: str) -> tuple[dt.date, dt.date, int] | None:

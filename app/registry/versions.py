@@ -146,8 +146,8 @@ def list_version_numbers(session: Session, *, ticker: str) -> list[int]:
 
 
 def list_versions(session: Session, *, ticker: str) -> list[ModelVersion]:
-    """All versions of a ticker, newest first, without the weight blobs."""
-    return list(
+    """All versions of a ticker, newest first, without the weight blobs; ModelNotFound if none."""
+    rows = list(
         session.scalars(
             select(ModelVersion)
             .where(ModelVersion.ticker == ticker)
@@ -155,10 +155,15 @@ def list_versions(session: Session, *, ticker: str) -> list[ModelVersion]:
             .options(*_without_blobs())
         )
     )
+    if not rows:
+        raise ModelNotFound(f"No model versions for ticker {ticker!r}; train one with POST /train.")
+    return rows
 
 
-def list_latest_per_ticker(session: Session) -> list[ModelVersion]:
-    """For every ticker with a model, its newest version (without blobs)."""
+def list_latest_per_ticker(
+    session: Session, *, limit: int = 100, offset: int = 0
+) -> list[ModelVersion]:
+    """For every ticker with a model, by ticker, its newest version (without blobs)."""
     newest = (
         select(ModelVersion.ticker, func.max(ModelVersion.version).label("version"))
         .group_by(ModelVersion.ticker)
@@ -173,6 +178,8 @@ def list_latest_per_ticker(session: Session) -> list[ModelVersion]:
                 & (ModelVersion.version == newest.c.version),
             )
             .order_by(ModelVersion.ticker)
+            .limit(limit)
+            .offset(offset)
             .options(*_without_blobs())
         )
     )
@@ -206,6 +213,12 @@ def set_alias(session: Session, *, ticker: str, alias: str, version: int) -> Non
         )
     )
     session.flush()
+
+
+def move_alias(session: Session, *, ticker: str, alias: str, version: int) -> None:
+    """Point an alias at a version by hand, under the ticker's registry lock (as the gate)."""
+    lock_ticker(session, ticker=ticker)
+    set_alias(session, ticker=ticker, alias=alias, version=version)
 
 
 def resolve_alias(session: Session, *, ticker: str, alias: str) -> ModelVersion | None:

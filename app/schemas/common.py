@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import Path, Query
 from pydantic import AfterValidator, Field, StringConstraints
 
 from models.backtest import CALIBRATED_LEVELS
+
+# Bounds on numbers in paths and queries: a version or an offset past these is no real one
+# (PostgreSQL's integer ends at 2**31 - 1).
+MAX_VERSION = 2**31 - 1
+MAX_OFFSET = 1_000_000
+# Dates the service can hold (pandas' Timestamp ends in 2262).
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(2199, 12, 31)
+Day = Annotated[dt.date, Field(ge=FIRST_DAY, le=LAST_DAY)]
 
 TICKER_PATTERN = r"^[A-Za-z0-9.^=\-]{1,15}$"
 TICKER_RULE = "1-15 characters of letters, digits and .^=-"

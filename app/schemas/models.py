@@ -68,6 +68,8 @@ class AliasOut(BaseModel):
 
 
 class BacktestOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     ticker: str
     version: int
     levels: list[int]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class BarOut(BaseModel):
@@ -32,3 +32,17 @@ class ImportOut(BaseModel):
     first: dt.date | None
     last: dt.date | None
     stored_rows: int
+    implausible: int = Field(
+        0, description="Bars stored although implausible (only with strict=false)"
+    )
+    implausible_examples: list[str] = Field(
+        default_factory=list, description="The first of them, by line, with what is wrong"
+    )
+
+
+class DeleteOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    ticker: str
+    deleted: int = Field(description="Bars removed")
+    stored_rows: int = Field(description="Bars left")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pydantic import Field, model_validator
 
+from app.schemas.common import Day
 from app.training.gate import PromoteMode
 from models.config import TrainingConfig
 
@@ -13,10 +12,10 @@ from models.config import TrainingConfig
 class TrainingSpec(TrainingConfig):
     """A TrainingConfig and what the service adds around it; stored as the job's config."""
 
-    start: dt.date | None = Field(
+    start: Day | None = Field(
         None, strict=False, description="First day of training data (inclusive)"
     )
-    end: dt.date | None = Field(None, strict=False, description="Last day of training data")
+    end: Day | None = Field(None, strict=False, description="Last day of training data")
     promote: PromoteMode = Field(
         PromoteMode.AUTO,
         strict=False,

@@ -45,7 +45,7 @@ def test_intervals_bracket_every_point_and_widen_with_the_level(
     custom = client.get("/forecast/^GSPC", params=[("level", 50), ("level", 99)]).json()
     assert [i["level"] for i in custom["points"][0]["intervals"]] == [50, 99]
     bad = client.get("/forecast/^GSPC", params={"level": 100})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "level", 0]
+    assert bad.status_code == 422 and bad.json()["errors"][0]["loc"] == ["query", "level", 0]
 
 
 def test_champion_is_served_by_default_even_when_newer_versions_exist(

@@ -70,7 +70,7 @@ def test_invalid_training_request_names_the_field(
     body = {"ticker": "AAPL", field: value}
     resp = client.post("/train", json=body)
     assert resp.status_code == 422
-    locs = [err["loc"] for err in resp.json()["detail"]]
+    locs = [err["loc"] for err in resp.json()["errors"]]
     assert any(field in loc for loc in locs), locs
     assert client.get("/jobs").json() == []
 

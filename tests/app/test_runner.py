@@ -13,7 +13,7 @@ from app.jobs import service as jobs
 from app.jobs.local import settings_env
 from app.jobs.runner import run_job
 from app.prices.service import import_csv
-from app.registry.versions import list_versions
+from app.registry.versions import list_version_numbers
 
 TINY = {"model_type": "gru", "lookback": 10, "horizon": 3, "layers": [4], "epochs": 1, "seed": 1}
 
@@ -84,7 +84,7 @@ def test_model_failing_onnx_parity_is_not_registered_and_job_says_why(
         assert job.status == "failed"
         assert "ONNX outputs differ from Keras" in (job.error or "")
         assert job.model_version_id is None
-        assert list_versions(s, ticker="^GSPC") == []
+        assert list_version_numbers(s, ticker="^GSPC") == []
 
 
 def test_a_worker_that_lost_its_job_registers_nothing(
@@ -99,4 +99,4 @@ def test_a_worker_that_lost_its_job_registers_nothing(
     with session_scope(db_url) as s:
         job = jobs.get_job(s, job_id=job_id)
         assert (job.status, job.worker, job.model_version_id) == ("running", "elsewhere:4242", None)
-        assert list_versions(s, ticker="^GSPC") == []
+        assert list_version_numbers(s, ticker="^GSPC") == []

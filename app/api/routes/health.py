@@ -12,13 +12,18 @@ from app.schemas.health import Health, Readiness
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health)
+@router.get("/healthz", operation_id="health_live", response_model=Health)
 def healthz() -> Health:
     """The process is up."""
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+@router.get(
+    "/readyz",
+    operation_id="health_ready",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Not ready: the body says what is not"}},
+)
 def readyz(settings: SettingsDep) -> Readiness | JSONResponse:
     """The database answers and its schema is at the migration head."""
     url = settings.resolved_database_url()

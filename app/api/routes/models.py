@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
+from app.api.auth import AdminCaller, ReadCaller
 from app.api.deps import SessionDep
-from app.core.errors import ModelNotFound
+from app.api.docs import READ, errors
 from app.forecasting import backtests
 from app.registry import versions
-from app.schemas.common import AliasPath, LevelsQuery, TickerPath, levels_or_default
+from app.schemas.common import (
+    MAX_OFFSET,
+    MAX_VERSION,
+    AliasPath,
+    LevelsQuery,
+    TickerPath,
+    levels_or_default,
+)
 from app.schemas.models import (
     AliasOut,
     AliasRequest,
@@ -22,26 +30,46 @@ from app.schemas.models import (
 
 router = APIRouter(prefix="/models", tags=["models"])
 
-VersionPath = Annotated[int, Path(ge=1)]
+VersionPath = Annotated[int, Path(ge=1, le=MAX_VERSION, description="Version number")]
 
 
-@router.get("", response_model=list[VersionSummary])
-def list_models(session: SessionDep) -> list[VersionSummary]:
-    """Every ticker with a model, and its latest version."""
-    return [VersionSummary.model_validate(row) for row in versions.list_latest_per_ticker(session)]
+@router.get(
+    "", operation_id="models_list", response_model=list[VersionSummary], responses=errors(*READ)
+)
+def list_models(
+    session: SessionDep,
+    _caller: ReadCaller,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> list[VersionSummary]:
+    """Every ticker with a model and its latest version, by ticker, a page at a time."""
+    rows = versions.list_latest_per_ticker(session, limit=limit, offset=offset)
+    return [VersionSummary.model_validate(row) for row in rows]
 
 
-@router.get("/{ticker}", response_model=TickerModels)
-def list_ticker_versions(ticker: TickerPath, session: SessionDep) -> TickerModels:
+@router.get(
+    "/{ticker}",
+    operation_id="model_versions",
+    response_model=TickerModels,
+    responses=errors(*READ, 404),
+)
+def list_ticker_versions(
+    ticker: TickerPath, session: SessionDep, _caller: ReadCaller
+) -> TickerModels:
     """All versions of a ticker's model, newest first, with their aliases."""
     rows = versions.list_versions(session, ticker=ticker)
-    if not rows:
-        raise ModelNotFound(f"No model versions for ticker {ticker!r}; train one with POST /train.")
     return TickerModels(ticker=ticker, versions=[VersionSummary.model_validate(r) for r in rows])
 
 
-@router.get("/{ticker}/versions/{version}", response_model=VersionDetail)
-def get_version(ticker: TickerPath, version: VersionPath, session: SessionDep) -> VersionDetail:
+@router.get(
+    "/{ticker}/versions/{version}",
+    operation_id="version_get",
+    response_model=VersionDetail,
+    responses=errors(*READ, 404),
+)
+def get_version(
+    ticker: TickerPath, version: VersionPath, session: SessionDep, _caller: ReadCaller
+) -> VersionDetail:
     """One version: training config, backtest metrics against baselines, data range and hash."""
     return VersionDetail.model_validate(
         versions.get_version(session, ticker=ticker, version=version)
@@ -50,14 +78,19 @@ def get_version(ticker: TickerPath, version: VersionPath, session: SessionDep) -
 
 @router.get(
     "/{ticker}/versions/{version}/backtest",
+    operation_id="backtest_get",
     response_model=BacktestOut,
-    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **errors(*READ, 404),
+    },
 )
 def get_backtest(
     ticker: TickerPath,
     version: VersionPath,
     session: SessionDep,
     request: Request,
+    _caller: ReadCaller,
     level: LevelsQuery = None,
 ) -> Any:
     """Every walk-forward window: origin, dates, actuals, model, naive, drift, intervals.
@@ -65,32 +98,39 @@ def get_backtest(
     JSON by default; CSV (one line per window and step) with `Accept: text/csv`.
     """
     levels = levels_or_default(level)
-    row, record = backtests.load_backtest(session, ticker=ticker, version=version)
-    rows = backtests.windows(row, record, levels)
+    report = backtests.report(session, ticker=ticker, version=version, levels=levels)
     if "text/csv" in request.headers.get("accept", ""):
-        return Response(backtests.to_csv(rows, levels), media_type="text/csv")
-    return BacktestOut(
-        ticker=ticker,
-        version=version,
-        levels=levels,
-        metrics=(row.metrics or {}).get("test", {}),
-        coverage=backtests.coverage_by_level(row, record, levels),
-        windows=rows,
-    )
+        return Response(backtests.to_csv(report.windows, levels), media_type="text/csv")
+    return BacktestOut.model_validate(report)
 
 
-@router.put("/{ticker}/aliases/{alias}", response_model=AliasOut)
+@router.put(
+    "/{ticker}/aliases/{alias}",
+    operation_id="alias_set",
+    response_model=AliasOut,
+    responses=errors(*READ, 404),
+)
 def put_alias(
-    ticker: TickerPath, alias: AliasPath, body: AliasRequest, session: SessionDep
+    ticker: TickerPath,
+    alias: AliasPath,
+    body: AliasRequest,
+    session: SessionDep,
+    _caller: AdminCaller,
 ) -> AliasOut:
-    """Point an alias (e.g. champion) at a version by hand."""
-    versions.lock_ticker(session, ticker=ticker)
-    versions.set_alias(session, ticker=ticker, alias=alias, version=body.version)
+    """Point an alias (e.g. champion) at a version by hand (admin key)."""
+    versions.move_alias(session, ticker=ticker, alias=alias, version=body.version)
     return AliasOut(ticker=ticker, alias=alias, version=body.version)
 
 
-@router.delete("/{ticker}/aliases/{alias}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_alias(ticker: TickerPath, alias: AliasPath, session: SessionDep) -> Response:
-    """Remove an alias."""
+@router.delete(
+    "/{ticker}/aliases/{alias}",
+    operation_id="alias_delete",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(*READ, 404),
+)
+def delete_alias(
+    ticker: TickerPath, alias: AliasPath, session: SessionDep, _caller: AdminCaller
+) -> Response:
+    """Remove an alias (admin key)."""
     versions.delete_alias(session, ticker=ticker, alias=alias)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

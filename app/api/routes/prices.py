@@ -1,79 +1,122 @@
-"""PUT/GET /prices/{ticker}."""
+"""PUT/GET/DELETE /prices/{ticker}."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from app.api.auth import AdminCaller, Caller, ReadCaller
 from app.api.deps import SessionDep, SettingsDep
-from app.core.errors import InvalidInput, PayloadTooLarge, TickerNotFound
-from app.prices import service, store
-from app.schemas.common import TickerPath
-from app.schemas.prices import BarOut, ImportOut, PricesOut
+from app.api.docs import READ, WRITE, errors
+from app.api.ratelimit import limited
+from app.core.errors import InvalidInput, TickercastError
+from app.prices import service
+from app.schemas.common import Day, TickerPath
+from app.schemas.prices import BarOut, DeleteOut, ImportOut, PricesOut
 from models.numbers import finite_or_none
 
 router = APIRouter(prefix="/prices", tags=["prices"])
 
+CSV_TYPES = ("text/csv", "text/plain", "application/csv")
 CSV_EXAMPLE = (
     "Date,Open,High,Low,Close,Adj Close,Volume\n"
+    "2018-12-28,2498.77,2520.27,2472.89,2485.74,2485.74,3702620000\n"
     "2018-12-31,2498.94,2509.24,2482.82,2506.85,2506.85,3442870000\n"
 )
 CSV_REQUEST_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}},
+        "content": {
+            "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+        },
     }
 }
+Start = Annotated[Day | None, Query(description="First day (inclusive)")]
+End = Annotated[Day | None, Query(description="Last day (inclusive)")]
 
 
-@router.put("/{ticker}", response_model=ImportOut, openapi_extra=CSV_REQUEST_BODY)
-async def import_prices(
-    ticker: TickerPath, request: Request, session: SessionDep, settings: SettingsDep
-) -> ImportOut:
-    """Import daily bars from a CSV body (Date,Open,High,Low,Close[,Adj Close][,Volume])."""
+class UnsupportedMediaType(TickercastError):
+    status, code = 415, "unsupported_media_type"
+
+
+async def _csv_bytes(request: Request) -> bytes:
+    """The CSV of a text/csv body or of a multipart upload's `file` part."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in ("text/csv", "text/plain", "application/csv"):
-        raise InvalidInput(
-            f"Content-Type must be text/csv (got {content_type or 'none'!r}); "
-            "send the file with `curl -T FILE -H 'Content-Type: text/csv'`."
-        )
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > settings.max_upload_bytes:
-            # Refused while reading: a larger upload is never held in memory whole.
-            raise PayloadTooLarge(
-                f"CSV body is over the limit of {settings.max_upload_bytes} bytes "
-                "(TICKERCAST_MAX_UPLOAD_BYTES); nothing was stored."
-            )
-    # Parsing and writing take seconds for a long history: off the event loop, in a thread.
+    if content_type in CSV_TYPES:
+        # The body limit is enforced while it is read (app/api/body_limit.py).
+        return await request.body()
+    if content_type == "multipart/form-data":
+        async with request.form(max_files=1, max_fields=10) as form:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise InvalidInput(
+                    "The multipart upload needs the CSV as a file part named 'file'."
+                )
+            return await upload.read()
+    raise UnsupportedMediaType(
+        f"Content-Type must be text/csv or multipart/form-data (got {content_type or 'none'!r}); "
+        "send the file with `curl -T FILE -H 'Content-Type: text/csv'` or `-F file=@FILE`."
+    )
+
+
+@router.put(
+    "/{ticker}",
+    operation_id="prices_import",
+    response_model=ImportOut,
+    openapi_extra=CSV_REQUEST_BODY,
+    responses=errors(*WRITE, 415, 429),
+)
+async def import_prices(
+    ticker: TickerPath,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _caller: Annotated[Caller, Depends(limited("import"))],
+    strict: Annotated[
+        bool,
+        Query(description="Refuse bars that break OHLC sense or fall on non-sessions (default)"),
+    ] = True,
+) -> ImportOut:
+    """Import daily bars from a CSV (Date,Open,High,Low,Close[,Adj Close][,Volume]).
+
+    The whole file is checked before anything is stored: a bad line refuses it, naming the
+    line. Bars already stored for the same days are overwritten.
+    """
+    body = await _csv_bytes(request)
+    # Parsing, checking and writing take seconds for a long history: in a thread, so that
+    # the event loop goes on serving everyone else meanwhile.
     summary = await run_in_threadpool(
         service.import_csv,
         session,
         ticker=ticker,
-        text=bytes(body),
+        text=body,
         calendar=settings.default_calendar,
+        strict=strict,
     )
     return ImportOut.model_validate(summary)
 
 
-@router.get("/{ticker}", response_model=PricesOut)
+@router.get(
+    "/{ticker}", operation_id="prices_get", response_model=PricesOut, responses=errors(*READ, 404)
+)
 def get_prices(
     ticker: TickerPath,
     session: SessionDep,
-    start: Annotated[dt.date | None, Query(description="First day (inclusive)")] = None,
-    end: Annotated[dt.date | None, Query(description="Last day (inclusive)")] = None,
+    _caller: ReadCaller,
+    start: Start = None,
+    end: End = None,
 ) -> PricesOut:
     """Stored daily bars of a ticker."""
-    if start is not None and end is not None and start > end:
-        raise InvalidInput(f"start ({start}) must not be after end ({end}).")
-    info = store.get_ticker(session, ticker=ticker)
-    if info is None:
-        raise TickerNotFound(ticker)
-    frame = store.load_bars(session, ticker=ticker, start=start, end=end)
+    calendar, frame = service.read_bars(session, ticker=ticker, start=start, end=end)
     bars = [
         BarOut(
             date=day.date(),
@@ -86,4 +129,26 @@ def get_prices(
         )
         for day, row in zip(frame.index, frame.itertuples(index=False), strict=True)
     ]
-    return PricesOut(ticker=ticker, calendar=info.calendar, count=len(bars), bars=bars)
+    return PricesOut(ticker=ticker, calendar=calendar, count=len(bars), bars=bars)
+
+
+@router.delete(
+    "/{ticker}",
+    operation_id="prices_delete",
+    response_model=DeleteOut,
+    responses=errors(*READ, 404, 409),
+)
+def delete_prices(
+    ticker: TickerPath,
+    session: SessionDep,
+    _caller: AdminCaller,
+    start: Start = None,
+    end: End = None,
+) -> DeleteOut:
+    """Delete a ticker's bars between start and end (all of them without either; admin key).
+
+    Refused (409) while a job trains on the ticker.
+    """
+    return DeleteOut.model_validate(
+        service.delete_bars(session, ticker=ticker, start=start, end=end)
+    )

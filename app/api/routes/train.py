@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks, Response, status
+from typing import Annotated
 
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Response, status
+
+from app.api.auth import Caller
 from app.api.deps import BackendDep, SessionDep
+from app.api.docs import WRITE, errors
+from app.api.ratelimit import limited
 from app.jobs import service as jobs
 from app.schemas.jobs import JobOut, TrainRequest
 
@@ -13,9 +18,17 @@ router = APIRouter(tags=["training"])
 
 @router.post(
     "/train",
+    operation_id="train_start",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
-    responses={200: {"description": "The same request is already queued or running"}},
+    responses={
+        200: {
+            "model": JobOut,
+            "description": "The same request is already queued or running, or this "
+            "Idempotency-Key made this job before: that job",
+        },
+        **errors(*WRITE, 429),
+    },
 )
 def start_training(
     body: TrainRequest,
@@ -23,10 +36,27 @@ def start_training(
     backend: BackendDep,
     response: Response,
     background: BackgroundTasks,
+    caller: Annotated[Caller, Depends(limited("train"))],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=255,
+            description="Repeat a request safely: the same key returns the job it made",
+        ),
+    ] = None,
 ) -> JobOut:
-    """Queue a training job for a ticker (202), or return the identical active one (200)."""
+    """Queue a training job for a ticker (202), or return the identical one (200).
+
+    The job trains in a separate process; poll `GET /jobs/{id}` (the `Location` header) or
+    stream `GET /jobs/{id}/events`.
+    """
     job, created = jobs.create_job(
-        session, ticker=body.ticker, config=body.job_config(), backend=backend.name
+        session,
+        ticker=body.ticker,
+        config=body.job_config(),
+        backend=backend.name,
+        idempotency=jobs.Idempotency(caller.id, idempotency_key) if idempotency_key else None,
     )
     response.headers["Location"] = f"/jobs/{job.id}"
     if created:
