@@ -1,4 +1,5 @@
-"""The `tickercast` command line: serve, migrate, import prices."""
+"""The `tickercast` command line: serve, migrate, import prices; train, forecast, list models
+and jobs on a running service."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from app.client import commands as client_commands
 from app.core.config import Settings, get_settings
 from app.core.errors import TickercastError
 from app.schemas.common import TICKER_PATTERN, TICKER_RULE
@@ -22,9 +24,15 @@ def _ticker(value: str) -> str:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the API with uvicorn (SQLite databases are migrated first)."""
+    from app.observability import multiprocess
+
+    # Before anything imports prometheus_client: every process of the service counts into it.
+    multiprocess.prepare(settings.resolved_metrics_dir())
+
     import uvicorn
 
     from app.db import migrate
+    from app.observability.logs import log_config
 
     url = settings.resolved_database_url()
     if make_url(url).get_backend_name() == "sqlite" and not args.no_migrate:
@@ -35,6 +43,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=args.port,
         log_level=settings.log_level,
+        log_config=log_config(settings),
+        # RequestMiddleware writes one line per request, with its id.
+        access_log=False,
     )
     return 0
 
@@ -119,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample = psub.add_parser("load-sample", help="import the bundled S&P 500 sample as ^GSPC")
     for p in (imp, sample):
         p.set_defaults(func=cmd_prices)
+
+    client_commands.register(sub, _ticker)
     return parser
 
 

@@ -9,11 +9,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from app import web
 from app.api.router import api_router
 from app.core.config import Settings, get_settings
 from app.core.errors import TickercastError
 from app.forecasting.sessions import PredictorCache
 from app.jobs.backends import make_backend
+from app.observability import setup as observability
 
 log = logging.getLogger("tickercast")
 
@@ -49,4 +51,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.predictors = PredictorCache(settings.onnx_cache_size, settings.onnx_threads)
     app.add_exception_handler(TickercastError, _render_error)
     app.include_router(api_router)
+    observability.install(app, settings)
+    web.install(app)
     return app

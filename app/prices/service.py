@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from app.core.errors import InvalidInput, PriceSourceError, TickerNotFound
+from app.observability.metrics import PRICE_SOURCE_ERRORS
 from app.prices import store
 from app.prices.csv_format import parse_price_csv
 from app.prices.sources import PriceSource
@@ -96,6 +97,7 @@ def refresh_bars(
         try:
             result = source.fetch(ticker, fetch_start, end)
         except PriceSourceError as exc:
+            PRICE_SOURCE_ERRORS.labels(source.name, type(exc).__name__).inc()
             if span is None:
                 raise TickerNotFound(ticker) from exc
             note = (
