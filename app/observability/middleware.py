@@ -74,6 +74,7 @@ class RequestMiddleware:
                 status,
                 elapsed * 1000,
                 extra={
+                    "request_id": request_id,
                     "method": method,
                     "path": scope["path"],
                     "route": route,

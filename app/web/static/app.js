@@ -670,6 +670,7 @@ function resetJobPanel(jobId) {
   for (const id of ["job-stage", "job-epoch", "job-losses", "job-message", "job-decision", "job-version"]) {
     $(id).textContent = "";
   }
+  delete $("job-version").dataset.version;
   show($("job-error"), "");
   $("job-progress").max = 1;
   $("job-progress").value = 0;
@@ -760,13 +761,15 @@ function drawLossChart() {
       { label: "loss", stroke: BLUE, width: 2, value: fmt, points: { show: true } },
       { label: "val_loss", stroke: "#d9822b", width: 2, value: fmt, points: { show: true } },
     ],
-    axes: [{ label: "epoch" }, { size: 60 }],
+    // Whole epochs only on the x axis.
+    axes: [{ label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100, 200], values: (u, vals) => vals.map(String) }, { size: 60 }],
   }, state.lossData);
 }
 
 async function onVersion(v) {
-  const gate = v.promoted ? "promoted to champion" : "not promoted";
-  $("job-decision").textContent = `Champion gate: ${gate}. ${v.decision || ""}`;
+  const gate = v.decision || (v.promoted ? "promoted to champion" : "not promoted");
+  $("job-decision").textContent = `Champion gate: ${gate}.`;
+  $("job-version").dataset.version = String(v.version);
   $("job-version").textContent =
     `New version ${v.ticker} v${v.version}: skill vs naive ${pct(v.skill_vs_naive, 2)}, ` +
     `vs drift ${pct(v.skill_vs_drift, 2)}.`;
