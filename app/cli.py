@@ -22,6 +22,12 @@ def _ticker(value: str) -> str:
     return value.upper()
 
 
+def _workers(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise argparse.ArgumentTypeError(f"invalid workers {value!r}: a whole number, 1 to 64")
+    return int(value)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the API with uvicorn (SQLite databases are migrated first)."""
     from app.observability import multiprocess
@@ -44,6 +50,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         log_level=settings.log_level,
         log_config=log_config(settings),
+        workers=args.workers,
         # RequestMiddleware writes one line per request, with its id.
         access_log=False,
     )
@@ -107,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--no-migrate", action="store_true", help="skip migrating SQLite")
+    serve.add_argument("--workers", type=_workers, default=1, help="API worker processes (1-64)")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser(

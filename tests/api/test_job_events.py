@@ -24,7 +24,9 @@ STEP = 0.4  # seconds between the changes the fake training makes; several polls
 
 @pytest.fixture
 def events_client(settings: Settings) -> Iterator[TestClient]:
-    fast = settings.model_copy(update={"events_poll_seconds": POLL, "events_keepalive_seconds": 0.2})
+    fast = settings.model_copy(
+        update={"events_poll_seconds": POLL, "events_keepalive_seconds": 0.2}
+    )
     with TestClient(create_app(fast)) as client:
         yield client
 

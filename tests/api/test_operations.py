@@ -60,7 +60,9 @@ def test_one_log_line_per_request_names_route_status_and_id(
 
 
 def test_json_log_lines_carry_the_request_id_and_the_request_fields() -> None:
-    record = logging.LogRecord("tickercast.request", logging.INFO, __file__, 1, "GET / 200", (), None)
+    record = logging.LogRecord(
+        "tickercast.request", logging.INFO, __file__, 1, "GET / 200", (), None
+    )
     record.method, record.status, record.duration_ms = "GET", 200, 1.5
     RequestIdFilter().filter(record)
     line = json.loads(JsonFormatter().format(record))
@@ -164,7 +166,8 @@ def test_metrics_read_queue_depth_outcomes_and_durations_from_the_job_table(
     assert value(f"{hist}_bucket", le="+Inf", **ok) == 2
     assert value(f"{hist}_bucket", le="60", status="failed", model_type="gru") == 1
     # Never started, so not in the histogram.
-    assert (f"{hist}_count", frozenset({("status", "cancelled"), ("model_type", "lstm")})) not in got
+    never_started = frozenset({("status", "cancelled"), ("model_type", "lstm")})
+    assert (f"{hist}_count", never_started) not in got
 
 
 def test_tickers_are_listed_with_their_range_and_searched(client: TestClient) -> None:

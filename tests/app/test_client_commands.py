@@ -17,9 +17,7 @@ TICKERCAST = [sys.executable, "-m", "app.cli"]
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKERCAST_")}
-    return subprocess.run(
-        [*TICKERCAST, *args], env=env, capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run([*TICKERCAST, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_event_stream_lines_become_events_and_comments_are_skipped() -> None:

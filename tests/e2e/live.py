@@ -31,11 +31,14 @@ class LiveService:
         return self.log.read_text(errors="replace")[-chars:]
 
 
-def start(settings: Settings, data_dir: Path) -> LiveService:
+def start(
+    settings: Settings, data_dir: Path, *, extra_args: list[str] | None = None
+) -> LiveService:
     """Start `tickercast serve` with these settings and wait until it answers /healthz."""
     port = free_port()
     log = data_dir / "serve.log"
-    process = spawn(["serve", "--port", str(port), "--no-migrate"], settings, log)
+    args = ["serve", "--port", str(port), "--no-migrate", *(extra_args or [])]
+    process = spawn(args, settings, log)
     service = LiveService(settings, f"http://127.0.0.1:{port}", process, log)
     deadline = time.monotonic() + START_SECONDS
     while True:
@@ -54,15 +57,16 @@ def running(
     """A service on a copy of the migrated SQLite template, the sample imported over HTTP."""
     db = data_dir / "tickercast.db"
     shutil.copy(template, db)
-    settings = Settings(
-        data_dir=data_dir,
-        database_url=f"sqlite:///{db}",
-        price_source="none",
-        embedded_dispatcher=True,
-        dispatch_interval_seconds=0.2,
-        events_poll_seconds=0.25,
-        **overrides,  # type: ignore[arg-type]
-    )
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "database_url": f"sqlite:///{db}",
+        "price_source": "none",
+        "embedded_dispatcher": True,
+        "dispatch_interval_seconds": 0.2,
+        "events_poll_seconds": 0.25,
+        **overrides,
+    }
+    settings = Settings(**values)  # type: ignore[arg-type]
     service = start(settings, data_dir)
     try:
         if sample:

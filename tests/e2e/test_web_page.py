@@ -125,9 +125,7 @@ def test_train_from_the_form_shows_progress_the_new_version_and_the_forecast_ban
     ]
     assert [d for d, _ in shown] == NEXT_NYSE_SESSIONS
     assert [v for _, v in shown] == pytest.approx([p["value"] for p in forecast["points"]])
-    assert page.inner_text("#forecast-summary").startswith(
-        f"version: {forecast['model_version']} "
-    )
+    assert page.inner_text("#forecast-summary").startswith(f"version: {forecast['model_version']} ")
     # ... and the bands are drawn after the last bar, on the chart's canvas.
     assert page.locator("#price-chart canvas").count() == 1
     assert band_pixels(page) > 200
