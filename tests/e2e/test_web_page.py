@@ -104,6 +104,11 @@ def test_train_from_the_form_shows_progress_the_new_version_and_the_forecast_ban
     page.fill("#train-horizon", "5")
     page.fill("#train-layers", "8")
     page.click("#train-submit")
+    # The first epochs arrive over the event stream while the job runs.
+    page.wait_for_selector(
+        "#job-epoch:text-matches('epoch [1-9]')", timeout=TRAINING_SECONDS * 1000
+    )
+    page.locator("#train-section").screenshot(path=str(screenshots / "1-training.png"))
 
     # Epochs arrive over the event stream, and the stream ends with the new version.
     page.wait_for_selector("#job-version[data-version]", timeout=TRAINING_SECONDS * 1000)
@@ -137,8 +142,8 @@ def test_train_from_the_form_shows_progress_the_new_version_and_the_forecast_ban
     assert page.locator("#skill-table tbody tr").count() == 5
     assert page.locator("#backtest-chart canvas").count() == 1
 
-    page.screenshot(path=str(screenshots / "1-after-training.png"), full_page=True)
-    page.locator("#forecast-section").screenshot(path=str(screenshots / "2-forecast-chart.png"))
+    page.screenshot(path=str(screenshots / "2-after-training.png"), full_page=True)
+    page.locator("#forecast-section").screenshot(path=str(screenshots / "3-forecast-chart.png"))
     assert page.errors == []  # type: ignore[attr-defined]
     # Everything the page loaded came from the service itself.
     assert all(url.startswith(live_service.url) for url in page.requests), page.requests
@@ -176,4 +181,4 @@ def test_csv_import_shows_the_answer_and_a_bad_line(
     page.wait_for_selector("#import-result .error")
     error = page.inner_text("#import-result .error")
     assert "422" in error and "line 3" in error
-    page.locator("#import-section").screenshot(path=str(screenshots / "3-csv-import-error.png"))
+    page.locator("#import-section").screenshot(path=str(screenshots / "4-csv-import-error.png"))
