@@ -1,4 +1,5 @@
-"""The `tickercast` command line: serve, migrate, import prices."""
+"""The `tickercast` command line: serve, migrate, import prices; train, forecast, list models
+and jobs on a running service."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from app.client import commands as client_commands
 from app.core.config import Settings, get_settings
 from app.core.errors import TickercastError
 from app.schemas.common import TICKER_PATTERN, TICKER_RULE
@@ -20,11 +22,23 @@ def _ticker(value: str) -> str:
     return value.upper()
 
 
+def _workers(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise argparse.ArgumentTypeError(f"invalid workers {value!r}: a whole number, 1 to 64")
+    return int(value)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the API with uvicorn (SQLite databases are migrated first)."""
+    from app.observability import multiprocess
+
+    # Before anything imports prometheus_client: every process of the service counts into it.
+    multiprocess.prepare(settings.resolved_metrics_dir())
+
     import uvicorn
 
     from app.db import migrate
+    from app.observability.logs import log_config
 
     url = settings.resolved_database_url()
     if make_url(url).get_backend_name() == "sqlite" and not args.no_migrate:
@@ -36,6 +50,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         host=host,
         port=args.port,
         log_level=settings.log_level,
+        log_config=log_config(settings),
+        workers=args.workers,
+        # RequestMiddleware writes one line per request, with its id.
+        access_log=False,
     )
     return 0
 
@@ -114,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--no-migrate", action="store_true", help="skip migrating SQLite")
+    serve.add_argument("--workers", type=_workers, default=1, help="API worker processes (1-64)")
     serve.set_defaults(func=cmd_serve)
 
     worker = sub.add_parser(
@@ -137,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample = psub.add_parser("load-sample", help="import the bundled S&P 500 sample as ^GSPC")
     for p in (imp, sample):
         p.set_defaults(func=cmd_prices)
+
+    client_commands.register(sub, _ticker)
     return parser
 
 

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app import web
 from app.api.body_limit import BodyLimit
 from app.api.errors import install_error_handlers
 from app.api.ratelimit import RateLimiter
@@ -15,6 +16,7 @@ from app.api.router import api_router
 from app.core.config import Settings, get_settings
 from app.forecasting.predictors import PredictorCache
 from app.jobs.backends import make_backend
+from app.observability import setup as observability
 
 log = logging.getLogger("tickercast")
 
@@ -53,4 +55,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(api_router)
+    observability.install(app, settings)
+    web.install(app)
     return app

@@ -15,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from app.core.errors import ServiceUnavailable, TickercastError
+from app.observability.logs import REQUEST_ID
 from app.schemas.errors import ErrorOut, FieldError
 
 log = logging.getLogger("tickercast.errors")
@@ -40,7 +41,7 @@ def error_response(
         title=HTTPStatus(status).phrase,
         detail=detail,
         errors=errors or [],
-        request_id=getattr(request.state, "request_id", None),
+        request_id=None if REQUEST_ID.get() == "-" else REQUEST_ID.get(),
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 

@@ -89,6 +89,18 @@ class Settings(BaseSettings):
     parity_tolerance: float = 1e-4
 
     log_level: str = "info"
+    # text: one readable line per record; json: one JSON object per line, for log shippers.
+    log_format: Literal["text", "json"] = "text"
+    # Origins allowed to read the API from a browser (CORS), comma-separated; "*" for any.
+    # Empty (the default) sends no CORS headers. Only reads (GET, HEAD) are allowed.
+    # (Plain strings: child processes get settings back through str() in their environment.)
+    cors_origins: str = ""
+    # Prometheus multiprocess files of `tickercast serve` and the training processes it
+    # spawns; empty means `<data_dir>/metrics`. Wiped when the service starts.
+    metrics_dir: str = ""
+    # GET /jobs/{id}/events: how often the job row is read, and the keep-alive comment.
+    events_poll_seconds: float = Field(default=0.5, gt=0, le=10)  # seconds
+    events_keepalive_seconds: float = Field(default=15.0, gt=0, le=300)  # seconds
 
     # Keys that may call the API: `SECRET[:scope],...` with scope read, write or admin
     # (default admin). Several keys let one rotate without downtime. With none, the service
@@ -130,6 +142,25 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'tickercast.db'}"
+
+    def resolved_metrics_dir(self) -> Path:
+        """Where the Prometheus multiprocess files go."""
+        return Path(self.metrics_dir) if self.metrics_dir else self.data_dir / "metrics"
+
+    def cors_origin_list(self) -> list[str]:
+        """TICKERCAST_CORS_ORIGINS split on commas."""
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+
+class ClientSettings(BaseSettings):
+    """What the client commands (`tickercast train/forecast/models/jobs`) read."""
+
+    model_config = SettingsConfigDict(env_prefix="TICKERCAST_", env_file=None, extra="ignore")
+
+    # The service the client commands talk to (overridden by --url).
+    url: str = "http://127.0.0.1:8000"
+    # Sent as `Authorization: Bearer KEY` when set.
+    api_key: SecretStr | None = None
 
 
 @lru_cache

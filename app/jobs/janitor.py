@@ -52,7 +52,11 @@ class Janitor:
         # Which of these queued ids the queue still holds (or runs).
         self.pending = pending
         self._thread = Periodic(
-            "tickercast-janitor", settings.janitor_interval_seconds, self.sweep, log
+            "tickercast-janitor",
+            settings.janitor_interval_seconds,
+            self.sweep,
+            log,
+            host_lock=settings.data_dir / "job-supervisor.lock",
         )
 
     def start(self) -> None:

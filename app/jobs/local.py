@@ -81,7 +81,11 @@ class LocalDispatcher:
         self.children: dict[str, _Child] = {}
         self.log_dir = settings.data_dir / "logs"
         self._thread = Periodic(
-            "tickercast-dispatcher", settings.dispatch_interval_seconds, self.tick, log
+            "tickercast-dispatcher",
+            settings.dispatch_interval_seconds,
+            self.tick,
+            log,
+            host_lock=settings.data_dir / "job-supervisor.lock",
         )
 
     def start(self) -> None:

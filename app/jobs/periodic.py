@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 
 class Periodic:
     """Calls `tick` every `interval` seconds (at once after wake()) until stopped."""
 
     def __init__(
-        self, name: str, interval: float, tick: Callable[[], object], log: logging.Logger
+        self,
+        name: str,
+        interval: float,
+        tick: Callable[[], object],
+        log: logging.Logger,
+        *,
+        host_lock: Path | None = None,
     ) -> None:
         self.name = name
         self.interval = interval  # seconds
         self.tick = tick
         self.log = log
+        # With a lock file, only the process holding it ticks: `serve --workers N` starts N
+        # API processes on one host, and one supervisor among them is enough. The others
+        # keep trying, so one takes over when the holder exits.
+        self.host_lock = host_lock
+        self._lock_fd: int | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -40,11 +54,33 @@ class Periodic:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self._release()
+
+    def holds_lock(self) -> bool:
+        """Whether this process may tick: it holds the host lock, or none is used."""
+        if self.host_lock is None or self._lock_fd is not None:
+            return True
+        self.host_lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.host_lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        self.log.info("%s: this process (%d) supervises the jobs", self.name, os.getpid())
+        return True
+
+    def _release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor drops the flock
+            self._lock_fd = None
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.tick()
+                if self.holds_lock():
+                    self.tick()
             except Exception:  # a database or Redis hiccup must not end the thread
                 self.log.exception("%s: tick failed", self.name)
             self._wake.wait(self.interval)

@@ -17,6 +17,7 @@ from app.core.errors import (
     TickerNotFound,
 )
 from app.jobs.service import jobs_running_on
+from app.observability.metrics import PRICE_SOURCE_ERRORS
 from app.prices import store
 from app.prices.checks import Implausible, implausible_bars
 from app.prices.csv_format import parse_price_csv_lines
@@ -175,6 +176,7 @@ def refresh_bars(
         try:
             result = source.fetch(ticker, fetch_start, end)
         except PriceSourceError as exc:
+            PRICE_SOURCE_ERRORS.labels(source.name, type(exc).__name__).inc()
             if span is None:
                 raise TickerNotFound(ticker) from exc
             note = (

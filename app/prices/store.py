@@ -134,3 +134,28 @@ def frame_sha256(frame: pd.DataFrame) -> str:
     digest.update(np.asarray(frame.index.strftime("%Y-%m-%d"), dtype="U10").tobytes())
     digest.update(np.ascontiguousarray(frame["close"].to_numpy(dtype=np.float64)).tobytes())
     return digest.hexdigest()
+
+
+def list_tickers(
+    session: Session, *, contains: str | None = None, limit: int = 100, offset: int = 0
+) -> list[tuple[TickerInfo, dt.date | None, dt.date | None, int]]:
+    """Stored tickers in symbol order, each with its first and last day and bar count;
+    `contains` keeps the symbols that contain it (case-insensitive)."""
+    bars = (
+        select(
+            PriceBar.ticker.label("ticker"),
+            func.min(PriceBar.day).label("first"),
+            func.max(PriceBar.day).label("last"),
+            func.count().label("count"),
+        )
+        .group_by(PriceBar.ticker)
+        .subquery()
+    )
+    query = select(TickerInfo, bars.c.first, bars.c.last, bars.c.count).outerjoin(
+        bars, bars.c.ticker == TickerInfo.symbol
+    )
+    if contains:
+        symbol = func.upper(TickerInfo.symbol)
+        query = query.where(symbol.contains(contains.upper(), autoescape=True))
+    query = query.order_by(TickerInfo.symbol).limit(limit).offset(offset)
+    return [(info, first, last, count or 0) for info, first, last, count in session.execute(query)]

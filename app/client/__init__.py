@@ -1,0 +1,1 @@
+"""Client commands of `tickercast` that talk to a running service over HTTP."""

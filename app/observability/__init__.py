@@ -1,0 +1,1 @@
+"""What operators look at: Prometheus metrics, request ids and one log line per request."""
