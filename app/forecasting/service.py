@@ -16,8 +16,8 @@ from app.prices import store
 from app.prices.calendars import next_sessions
 from app.registry import versions
 from app.registry.champion import CHAMPION, version_config
-from models.backtest import interval_bounds
-from models.features import FeatureScalers, decode_outputs, encode_inputs, min_history
+from models.features import FeatureScalers, decode_outputs, encode_inputs
+from models.intervals import Calibration, forecast_history
 
 
 @dataclass(frozen=True)
@@ -91,21 +91,22 @@ def select_version(
 
 
 def _intervals(
-    row: ModelVersion, levels: Sequence[int], prices: np.ndarray
+    row: ModelVersion, levels: Sequence[int], prices: np.ndarray, closes: np.ndarray
 ) -> tuple[list[list[Interval]], str | None]:
     if not levels:
         return [[] for _ in prices], None
-    half_widths = (row.calibration or {}).get("half_widths")
-    if not half_widths:
+    if not row.calibration:
         return [[] for _ in prices], (
             f"Version {row.version} was registered before intervals were calibrated; "
             "retrain it to get intervals."
         )
+    calibration = Calibration.model_validate(row.calibration)
+    scale = calibration.scale(closes, np.array([len(closes) - 1]))
     per_point: list[list[Interval]] = [[] for _ in prices]
     for level in levels:
-        lower, upper = interval_bounds(prices, half_widths[str(level)])
+        lower, upper = calibration.bounds(prices[None, :], level, scale)
         for i in range(len(prices)):
-            per_point[i].append(Interval(level, float(lower[i]), float(upper[i])))
+            per_point[i].append(Interval(level, float(lower[0, i]), float(upper[0, i])))
     return per_point, None
 
 
@@ -132,12 +133,13 @@ def forecast(
     bad = [level for level in levels if not 1 <= level <= 99]
     if bad:
         raise InvalidInput(f"level must be between 1 and 99 (percent); got {bad}.")
-    needed = min_history(config)
+    calibration = Calibration.model_validate(row.calibration) if row.calibration else None
+    needed = forecast_history(config, calibration)
     bars = store.load_bars(session, ticker=ticker, last=needed)
     if len(bars) < needed:
         raise InvalidInput(
             f"{ticker} has {len(bars)} stored bars; version {row.version} needs the last "
-            f"{needed} (lookback {config.lookback} + 1)."
+            f"{needed} (its input window and its intervals' volatility window)."
         )
     closes = bars["close"].to_numpy(dtype=np.float64)
     origin = np.array([len(closes) - 1])
@@ -145,7 +147,7 @@ def forecast(
     x = encode_inputs(closes, origin, config, scalers)
     predictor = cache.get(row.id, lambda: versions.onnx_bytes(session, version_id=row.id))
     prices = decode_outputs(predictor.predict(x), closes[origin], config, scalers)[0][:steps]
-    intervals, interval_warning = _intervals(row, sorted(set(levels)), prices)
+    intervals, interval_warning = _intervals(row, sorted(set(levels)), prices, closes)
     as_of = bars.index[-1].date()
     dates = next_sessions(row.calendar, as_of, steps)
     warnings = [w for w in (selection.warning, interval_warning) if w]

@@ -59,6 +59,8 @@ def backtest_record(index: Any, backtest: Any) -> dict[str, Any]:
         "model": backtest.model.tolist(),
         "naive": backtest.naive.tolist(),
         "drift": backtest.drift.tolist(),
+        # Each window's interval scale (trailing volatility at its origin); None: plain.
+        "scale": None if backtest.scale is None else backtest.scale.tolist(),
     }
 
 
@@ -114,7 +116,7 @@ def build_new_version(
         target=config.target,
         config={**config.to_dict(), "start": request.get("start"), "end": request.get("end")},
         scalers=result.scalers.to_dict(),
-        metrics=result.metrics,
+        metrics=result.metrics.model_dump(mode="json"),
         calendar=calendar,
         data_start=frame.index[0].date(),
         data_end=frame.index[-1].date(),
@@ -124,7 +126,7 @@ def build_new_version(
         keras_model=result.keras_bytes,
         onnx_model=result.onnx_bytes,
         job_id=job_id,
-        calibration=result.calibration,
+        calibration=result.calibration.model_dump(mode="json"),
         backtest=backtest_record(frame.index, result.backtest),
     )
 
@@ -143,7 +145,7 @@ def register_with_gate(
         session,
         ticker=new.ticker,
         mode=mode,
-        skill_vs_naive=backtest.metrics.get("skill_vs_naive_overall"),
+        skill_vs_naive=backtest.metrics.skill_vs_naive_overall,
         closes=closes,
         origins=backtest.origins,
         forecasts=backtest.model,
@@ -180,14 +182,22 @@ def _train_and_register(
 
     # TensorFlow is imported here, in the training process only.
     from models.export import ParityError
-    from models.train import InsufficientData, TrainingCancelled, TrainingHooks, train
+    from models.train import (
+        InsufficientData,
+        TrainingCancelled,
+        TrainingHooks,
+        TrainingProgress,
+        train,
+    )
 
-    def on_epoch_end(epoch: int, epochs: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(at: TrainingProgress) -> None:
         progress = {
             "stage": "training",
-            "epoch": epoch,
-            "epochs": epochs,
-            **{k: float(v) for k, v in logs.items()},
+            "member": at.member,
+            "members": at.members,
+            "epoch": at.epoch,
+            "epochs": at.epochs,
+            **at.logs,
         }
         with session_scope(url) as s:
             jobs.heartbeat(s, job_id=job_id, progress=progress)

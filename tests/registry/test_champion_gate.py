@@ -76,7 +76,7 @@ def test_auto_refuses_a_version_no_better_than_the_champion_on_the_same_windows(
     assert d.details["windows"] == len(tiny_result.backtest.origins)
     assert d.details["mae"] == pytest.approx(d.details["champion_mae"], rel=1e-6)
     assert d.details["champion_mae"] == pytest.approx(
-        tiny_result.metrics["test"]["model"]["overall"]["mae"], rel=1e-6
+        tiny_result.metrics.test.model.overall.mae, rel=1e-6
     )
 
 
