@@ -109,26 +109,36 @@ class BacktestSummary(_Stored):
         return [k + 1 for k, (m, b) in enumerate(zip(self.model.mae, other, strict=True)) if m > b]
 
     def beats_baselines(self) -> bool:
-        """Whether the model's MAE is at most naive's and drift's at every step."""
+        """Whether the model's MAE is at most naive's and drift's at every step.
+
+        False for figures without drift (stored before drift was scored): nothing shows it.
+        """
+        if self.drift is None:
+            return False
         return not self.losing_steps("naive") and not self.losing_steps("drift")
 
     def baseline_warning(self) -> str | None:
         """A sentence naming each baseline the model loses to and at which steps, else None."""
         parts = []
         for name in ("naive", "drift"):
+            if name == "drift" and self.drift is None:
+                continue
             steps = self.losing_steps(name)  # type: ignore[arg-type]
             if steps:
                 what = "naive (the last close)" if name == "naive" else self._drift_words()
                 ratios = self.mae_ratio if name == "naive" else self.mae_ratio_vs_drift
                 figures = _ratio_words(steps, ratios)
                 parts.append(f"{what} at {_steps_words(steps)}{figures}")
-        if not parts:
-            return None
-        return (
-            f"On its backtest ({self.n_windows} windows) its MAE is worse than "
-            + " and than ".join(parts)
-            + "."
-        )
+        sentences = []
+        if parts:
+            sentences.append(
+                f"On its backtest ({self.n_windows} windows) its MAE is worse than "
+                + " and than ".join(parts)
+                + "."
+            )
+        if self.drift is None:
+            sentences.append("It was never scored against drift (registered before drift was).")
+        return " ".join(sentences) or None
 
     def _drift_words(self) -> str:
         if self.drift_method == DriftMethod.DOLLAR:

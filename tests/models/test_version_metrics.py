@@ -163,3 +163,14 @@ def test_typed_metrics_store_no_nan() -> None:
     # allow_nan=False raises on NaN or infinity, which JSON (and PostgreSQL) refuse.
     text = json.dumps(VersionMetrics(test=s).model_dump(mode="json"), allow_nan=False)
     assert '"mae_ratio": [null, null]' in text and '"mase": null' in text
+
+
+def test_figures_from_before_drift_was_scored_never_claim_to_beat_it() -> None:
+    # The test figures of versions registered before backtests had this shape.
+    test = VersionMetrics.model_validate({"test": OLD_RECORD["validation"]}).test
+    assert test.drift is None and test.drift_method is None
+    assert test.losing_steps("naive") == []
+    assert not test.beats_baselines()
+    assert test.baseline_warning() == (
+        "It was never scored against drift (registered before drift was)."
+    )
