@@ -7,6 +7,8 @@ import os
 # Set before TensorFlow loads, or its C++ start-up chatter floods training job logs.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from collections.abc import Sequence  # noqa: E402
+
 import keras  # noqa: E402
 
 from models.config import TrainingConfig  # noqa: E402
@@ -32,7 +34,7 @@ def _recurrent_layer(model_type: str, units: int, return_sequences: bool) -> ker
     return layer
 
 
-def build_model(config: TrainingConfig) -> keras.Model:
+def build_model(config: TrainingConfig, name: str | None = None) -> keras.Model:
     """Build and compile a stacked recurrent network with a direct multi-step Dense head."""
     inputs = keras.Input(shape=(config.lookback, 1), name=INPUT_NAME)
     x = inputs
@@ -44,6 +46,23 @@ def build_model(config: TrainingConfig) -> keras.Model:
             x = keras.layers.Dropout(config.dropout)(x)
     # One output per step (direct strategy): no recursive feeding of forecasts back in.
     outputs = keras.layers.Dense(config.horizon, name=OUTPUT_NAME)(x)
-    model = keras.Model(inputs, outputs, name=f"{config.model_type}_forecaster")
+    model = keras.Model(inputs, outputs, name=name or f"{config.model_type}_forecaster")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss="mse")
     return model
+
+
+def build_ensemble(config: TrainingConfig, members: Sequence[keras.Model]) -> keras.Model:
+    """One model whose output is the mean of the members' outputs on the same window.
+
+    The members share the output scaler, which is affine, so the mean of their scaled outputs
+    decodes to the mean of their forecasts in the target's space: cumulative log returns for
+    `log_return` (the geometric mean of the members' prices), price levels for `price`.
+    """
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+    names = [m.name for m in members]
+    if len(set(names)) != len(names):
+        raise ValueError(f"ensemble members need distinct names, got {names}")
+    inputs = keras.Input(shape=(config.lookback, 1), name=INPUT_NAME)
+    outputs = keras.layers.Average(name=OUTPUT_NAME)([member(inputs) for member in members])
+    return keras.Model(inputs, outputs, name=f"{config.model_type}_ensemble_{len(members)}")

@@ -28,8 +28,22 @@ class Target(StrEnum):
     PRICE = "price"
 
 
+class IntervalMethod(StrEnum):
+    """How prediction intervals are calibrated on the validation windows.
+
+    volatility: split-conformal on errors divided by the trailing volatility at each origin, scaled
+    back by the volatility at the forecast origin; plain: split-conformal on the raw log errors.
+    """
+
+    VOLATILITY = "volatility"
+    PLAIN = "plain"
+
+
 # Largest seed: Keras and numpy take any 32-bit unsigned value, PostgreSQL's integer does not.
 MAX_SEED = 2**31 - 1
+# What a stored config written before a field existed meant by its absence: a record without
+# `ensemble` was one network, and its intervals were plain split-conformal.
+_BEFORE_FIELD: dict[str, Any] = {"ensemble": 1, "interval_method": IntervalMethod.PLAIN.value}
 Units = Annotated[int, Strict(), Field(ge=1, le=1024)]
 
 
@@ -39,33 +53,68 @@ class TrainingConfig(BaseModel):
     # strict: `True` is not a lookback and "60" is not an integer; frozen: a config is a value.
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    model_type: ModelType = Field(ModelType.LSTM, description="Recurrent cell", strict=False)
-    lookback: int = Field(60, ge=5, le=500, description="Input window, trading days")
-    horizon: int = Field(5, ge=1, le=60, description="Steps forecast at once, trading days")
+    model_type: ModelType = Field(
+        default=ModelType.LSTM, description="Recurrent cell", strict=False
+    )
+    lookback: int = Field(default=60, ge=5, le=500, description="Input window, trading days")
+    horizon: int = Field(default=5, ge=1, le=60, description="Steps forecast at once, trading days")
     # Lax for the container only: JSON has no tuples, so a stored list must read back.
     layers: tuple[Units, ...] = Field(
-        (64, 32),
+        default=(64, 32),
         min_length=1,
         max_length=4,
         strict=False,
         description="Units per stacked recurrent layer",
     )
-    dropout: float = Field(0.2, ge=0.0, le=0.9, description="Dropout between recurrent layers")
-    epochs: int = Field(50, ge=1, le=1000, description="Most epochs; early stopping may end sooner")
-    batch_size: int = Field(32, ge=1, le=4096)
-    learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Adam's learning rate")
-    target: Target = Field(Target.LOG_RETURN, description="What the network predicts", strict=False)
-    seed: int = Field(42, ge=0, le=MAX_SEED, description="Seed of weights and shuffling")
-    train_frac: float = Field(0.70, gt=0.0, lt=1.0, description="Share of bars for training")
-    val_frac: float = Field(0.15, gt=0.0, lt=1.0, description="Share of bars for validation")
+    dropout: float = Field(
+        default=0.2, ge=0.0, le=0.9, description="Dropout between recurrent layers"
+    )
+    epochs: int = Field(
+        default=50, ge=1, le=1000, description="Most epochs; early stopping may end sooner"
+    )
+    batch_size: int = Field(default=32, ge=1, le=4096)
+    learning_rate: float = Field(default=1e-3, gt=0.0, le=1.0, description="Adam's learning rate")
+    target: Target = Field(
+        default=Target.LOG_RETURN, description="What the network predicts", strict=False
+    )
+    seed: int = Field(default=42, ge=0, le=MAX_SEED, description="Seed of weights and shuffling")
+    train_frac: float = Field(
+        default=0.70, gt=0.0, lt=1.0, description="Share of bars for training"
+    )
+    val_frac: float = Field(
+        default=0.15, gt=0.0, lt=1.0, description="Share of bars for validation"
+    )
     patience: int = Field(
-        5, ge=1, le=1000, description="Early-stopping patience: epochs without a better val_loss"
+        default=5,
+        ge=1,
+        le=1000,
+        description="Early-stopping patience: epochs without a better val_loss",
     )
     # Walk-forward backtest over the test split: an origin every `backtest_step` trading days,
     # only the most recent `backtest_windows` of them when set.
-    backtest_step: int = Field(1, ge=1, le=250, description="Trading days between origins")
+    backtest_step: int = Field(default=1, ge=1, le=250, description="Trading days between origins")
     backtest_windows: int | None = Field(
-        None, ge=1, le=100_000, description="Keep only the most recent N backtest origins"
+        default=None, ge=1, le=100_000, description="Keep only the most recent N backtest origins"
+    )
+    ensemble: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="Networks trained with seeds seed, seed + 1, ... on the same windows; the "
+        "served forecast is their mean output (1: a single network)",
+    )
+    interval_method: IntervalMethod = Field(
+        default=IntervalMethod.VOLATILITY,
+        strict=False,
+        description="volatility: conformal errors scaled by the trailing volatility at each "
+        "origin; plain: unscaled split-conformal",
+    )
+    volatility_window: int = Field(
+        default=60,
+        ge=5,
+        le=500,
+        description="Trading days of daily log returns whose standard deviation scales the "
+        "intervals (interval_method volatility)",
     )
 
     @model_validator(mode="after")
@@ -89,5 +138,14 @@ class TrainingConfig(BaseModel):
 
     @classmethod
     def from_stored(cls, d: dict[str, Any]) -> Self:
-        """The config inside a stored job or version record, ignoring the keys it adds."""
-        return cls.from_dict({k: v for k, v in d.items() if k in cls.model_fields})
+        """The config inside a stored job or version record, ignoring the keys it adds.
+
+        A record written before a field existed reads as what it was trained with, not as
+        today's default (an old version is one network with plain intervals).
+        """
+        known = {k: v for k, v in d.items() if k in cls.model_fields}
+        return cls.from_dict({**_BEFORE_FIELD, **known})
+
+    def member_seeds(self) -> list[int]:
+        """The seed of each ensemble member: seed, seed + 1, ..., wrapping past MAX_SEED to 0."""
+        return [(self.seed + k) % (MAX_SEED + 1) for k in range(self.ensemble)]

@@ -1,79 +1,134 @@
-"""Per-horizon error metrics and the naive baseline (numpy only)."""
+"""The baselines and the one scorer of forecasts against them (numpy only).
+
+Every figure a version stores, on validation and on the test tail, comes from `compare`: the
+model, naive (repeat the last close) and drift in log space (the last close grown at the
+training data's mean daily log return) scored on the same windows.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-
-def _as_pair(actual: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return both arrays as float64 (n, horizon), rejecting mismatched or empty input."""
-    a = np.asarray(actual, dtype=np.float64)
-    p = np.asarray(predicted, dtype=np.float64)
-    if a.shape != p.shape:
-        raise ValueError(f"actual and predicted shapes differ: {a.shape} vs {p.shape}")
-    if a.ndim != 2:
-        raise ValueError(f"actual and predicted must have shape (n, horizon), got {a.shape}")
-    if a.size == 0:
-        raise ValueError("cannot compute metrics on empty arrays")
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(p))):
-        raise ValueError("actual and predicted must be finite")
-    if np.any(a == 0.0):
-        raise ValueError("MAPE is undefined where actual is zero")
-    return a, p
+from models.metrics import BacktestSummary, DriftMethod, ErrorScores, OverallScores
+from models.numbers import finite_or_none
 
 
-def horizon_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
-    """Return MAE, RMSE and MAPE (percent) per forecast step and over all steps."""
-    a, p = _as_pair(actual, predicted)
-    error = p - a
-    abs_error = np.abs(error)
-    pct_error = abs_error / np.abs(a) * 100.0
-    return {
-        "mae": abs_error.mean(axis=0).tolist(),
-        "rmse": np.sqrt((error**2).mean(axis=0)).tolist(),
-        "mape": pct_error.mean(axis=0).tolist(),
-        "overall": {
-            "mae": float(abs_error.mean()),
-            "rmse": float(np.sqrt((error**2).mean())),
-            "mape": float(pct_error.mean()),
-        },
-    }
+def mean_log_return(closes: np.ndarray, train_end: int) -> float:
+    """Mean daily log return of closes[:train_end], the drift baseline's growth rate."""
+    if train_end < 2:
+        raise ValueError(f"the training split needs at least 2 closes for drift, got {train_end}")
+    values = np.asarray(closes, dtype=np.float64)
+    # The mean of the daily log returns telescopes to the log of the whole move.
+    return float(np.log(values[train_end - 1] / values[0]) / (train_end - 1))
+
+
+def in_sample_naive_mae(closes: np.ndarray, train_end: int) -> float:
+    """MAE of the one-step naive forecast on the training split: the MASE denominator."""
+    if train_end < 2:
+        raise ValueError(f"the training split needs at least 2 closes for MASE, got {train_end}")
+    return float(np.mean(np.abs(np.diff(closes[:train_end]))))
 
 
 def naive_forecast(last_close: np.ndarray, horizon: int) -> np.ndarray:
-    """Return the random-walk forecast: the last close repeated for every step, (n, horizon)."""
+    """Repeat the last close for every step, shape (n, horizon)."""
     if horizon < 1:
         raise ValueError(f"horizon must be at least 1, got {horizon}")
     last = np.asarray(last_close, dtype=np.float64).reshape(-1)
     return np.repeat(last[:, None], horizon, axis=1)
 
 
-def _ratio(model: float, naive: float) -> float | None:
-    """Return model / naive, None when the naive error is zero (a flat series).
+def drift_forecast(last_close: np.ndarray, horizon: int, mu: float) -> np.ndarray:
+    """The random walk with drift in log space: last close x exp(mu x k), shape (n, horizon)."""
+    if horizon < 1:
+        raise ValueError(f"horizon must be at least 1, got {horizon}")
+    steps = np.arange(1, horizon + 1, dtype=np.float64)
+    last = np.asarray(last_close, dtype=np.float64).reshape(-1)
+    return last[:, None] * np.exp(mu * steps)[None, :]
 
-    None, not NaN: these metrics are stored as JSON, which has no NaN (PostgreSQL refuses it).
-    """
-    return model / naive if naive > 0.0 else None
+
+def ratio(model_mae: float, baseline_mae: float) -> float | None:
+    """MAE(model) / MAE(baseline); None when the baseline is perfect."""
+    return finite_or_none(model_mae / baseline_mae) if baseline_mae > 0 else None
 
 
-def compare_to_naive(
-    actual: np.ndarray, model_pred: np.ndarray, last_close: np.ndarray
-) -> dict[str, Any]:
-    """Score the model and the naive forecast on the same windows; mae_ratio < 1 beats naive."""
+def skill(model_mae: float, baseline_mae: float) -> float | None:
+    """1 - MAE(model) / MAE(baseline); above 0 beats the baseline, None when it is perfect."""
+    r = ratio(model_mae, baseline_mae)
+    return None if r is None else 1.0 - r
+
+
+def score(
+    actual: np.ndarray,
+    forecast: np.ndarray,
+    last_close: np.ndarray,
+    mase_scale: float,
+    directional: bool = True,
+) -> ErrorScores:
+    """MAE, RMSE, MAPE (percent), MASE and directional accuracy, per step and overall."""
     a = np.asarray(actual, dtype=np.float64)
-    if a.ndim != 2:
-        raise ValueError(f"actual must have shape (n, horizon), got {a.shape}")
+    f = np.asarray(forecast, dtype=np.float64)
+    if a.shape != f.shape or a.ndim != 2 or a.size == 0:
+        raise ValueError(
+            f"actual and forecast must share a non-empty (n, horizon) shape: {a.shape} vs {f.shape}"
+        )
     last = np.asarray(last_close, dtype=np.float64).reshape(-1)
     if last.shape[0] != a.shape[0]:
         raise ValueError(f"last_close must hold {a.shape[0]} closes, got {last.shape[0]}")
-    model = horizon_metrics(a, model_pred)
-    naive = horizon_metrics(a, naive_forecast(last, a.shape[1]))
-    return {
-        "model": model,
-        "naive": naive,
-        "mae_ratio": [_ratio(m, n) for m, n in zip(model["mae"], naive["mae"], strict=True)],
-        "mae_ratio_overall": _ratio(model["overall"]["mae"], naive["overall"]["mae"]),
-        "n_windows": int(a.shape[0]),
-    }
+    err = f - a
+    abs_err = np.abs(err)
+    pct = abs_err / np.abs(a) * 100.0
+    has_scale = mase_scale > 0
+    hit = None
+    if directional:
+        # The sign of the move from the last close; a flat forecast has no direction to be right.
+        hit = np.sign(f - last[:, None]) == np.sign(a - last[:, None])
+    return ErrorScores(
+        mae=abs_err.mean(axis=0).tolist(),
+        rmse=np.sqrt((err**2).mean(axis=0)).tolist(),
+        mape=pct.mean(axis=0).tolist(),
+        mase=(abs_err.mean(axis=0) / mase_scale).tolist() if has_scale else None,
+        directional_accuracy=None if hit is None else hit.mean(axis=0).tolist(),
+        overall=OverallScores(
+            mae=float(abs_err.mean()),
+            rmse=float(np.sqrt((err**2).mean())),
+            mape=float(pct.mean()),
+            mase=float(abs_err.mean() / mase_scale) if has_scale else None,
+            directional_accuracy=None if hit is None else float(hit.mean()),
+        ),
+    )
+
+
+def compare(
+    actual: np.ndarray,
+    model: np.ndarray,
+    last_close: np.ndarray,
+    origins: np.ndarray,
+    *,
+    mu: float,
+    mase_scale: float,
+) -> BacktestSummary:
+    """Score the model, naive and log-space drift on the same windows, with skills and ratios."""
+    h = np.asarray(actual).shape[-1]
+    m = score(actual, model, last_close, mase_scale)
+    n = score(actual, naive_forecast(last_close, h), last_close, mase_scale, directional=False)
+    d = score(actual, drift_forecast(last_close, h, mu), last_close, mase_scale)
+    idx = np.asarray(origins, dtype=np.int64)
+    return BacktestSummary(
+        n_windows=int(idx.size),
+        first_origin=int(idx[0]),
+        last_origin=int(idx[-1]),
+        mase_scale=mase_scale,
+        drift_method=DriftMethod.LOG,
+        mu=mu,
+        model=m,
+        naive=n,
+        drift=d,
+        skill_vs_naive=[skill(a, b) for a, b in zip(m.mae, n.mae, strict=True)],
+        skill_vs_naive_overall=skill(m.overall.mae, n.overall.mae),
+        skill_vs_drift=[skill(a, b) for a, b in zip(m.mae, d.mae, strict=True)],
+        skill_vs_drift_overall=skill(m.overall.mae, d.overall.mae),
+        mae_ratio=[ratio(a, b) for a, b in zip(m.mae, n.mae, strict=True)],
+        mae_ratio_overall=ratio(m.overall.mae, n.overall.mae),
+        mae_ratio_vs_drift=[ratio(a, b) for a, b in zip(m.mae, d.mae, strict=True)],
+        mae_ratio_vs_drift_overall=ratio(m.overall.mae, d.overall.mae),
+    )

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from models.config import TrainingConfig
+from models.config import IntervalMethod, TrainingConfig
 from models.windows import split_bounds
 
 ScalerKind = Literal["standard", "minmax"]
@@ -156,17 +156,24 @@ def split_origins(n_bars: int, config: TrainingConfig) -> tuple[np.ndarray, np.n
 
 
 def _splits_non_empty(n_bars: int, config: TrainingConfig) -> bool:
-    """Return whether every split of n_bars closes holds at least one window."""
+    """Return whether every split of n_bars closes holds at least one window.
+
+    With volatility-scaled intervals the first validation origin must also have
+    `volatility_window` daily log returns behind it to calibrate on.
+    """
     train_end, val_end = split_bounds(n_bars, config.train_frac, config.val_frac)
+    scaled = config.interval_method == IntervalMethod.VOLATILITY
     return (
         train_end - config.horizon > min_history(config) - 1
         and val_end - config.horizon > train_end
         and n_bars - config.horizon > val_end
+        and (not scaled or max(train_end, min_history(config) - 1) >= config.volatility_window)
     )
 
 
 def min_training_bars(config: TrainingConfig) -> int:
-    """Return the fewest closes for which train, validation and test each get one window."""
+    """Return the fewest closes for which train, validation and test each get one window
+    (and the first validation origin its volatility window, when intervals use one)."""
     h = config.horizon
     test_frac = 1.0 - config.train_frac - config.val_frac
     # Lower bounds: train needs min_history + h closes; flooring in split_bounds can lend the

@@ -21,26 +21,32 @@ import onnxruntime  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf2onnx  # noqa: E402
 
-from models.architectures import build_model  # noqa: E402
+from models.architectures import build_ensemble, build_model  # noqa: E402
 from models.backtest import (  # noqa: E402
     Backtest,
     backtest_origins,
-    conformal_quantiles,
     forecast_prices,
+    score_forecasts,
     walk_forward,
 )
-from models.config import TrainingConfig  # noqa: E402
-from models.evaluate import compare_to_naive  # noqa: E402
+from models.config import IntervalMethod, TrainingConfig  # noqa: E402
 from models.export import ParityError, parity_max_abs_diff, to_onnx  # noqa: E402
 from models.features import (  # noqa: E402
     FeatureScalers,
     as_closes,
-    decode_outputs,
     encode_inputs,
     encode_targets,
     fit_scalers,
     min_training_bars,
     split_origins,
+)
+from models.intervals import Calibration, calibrate  # noqa: E402
+from models.metrics import (  # noqa: E402
+    BacktestSummary,
+    BaselineRatios,
+    MemberMetrics,
+    Timings,
+    VersionMetrics,
 )
 from models.predictor import OnnxPredictor  # noqa: E402
 from models.windows import split_bounds  # noqa: E402
@@ -58,14 +64,28 @@ class TrainingDiverged(ValueError):
     """Training produced non-finite weights, usually because the learning rate is too high."""
 
 
+@dataclass(frozen=True)
+class TrainingProgress:
+    """Where training stands at the end of an epoch, for a job's progress report."""
+
+    member: int  # 1-based network of the ensemble being trained
+    members: int
+    seed: int
+    epoch: int  # 1-based, within the member
+    epochs: int  # most epochs of a member; early stopping may end it sooner
+    logs: dict[str, float]  # loss and val_loss
+
+
 @dataclass
 class TrainingHooks:
     """Callbacks a training job uses to report progress and to ask training to stop."""
 
-    # (epoch 1-based, total epochs, logs with loss and val_loss)
-    on_epoch_end: Callable[[int, int, dict[str, float]], None] | None = None
-    # Checked at every epoch end; True stops training and train() raises TrainingCancelled.
+    on_epoch_end: Callable[[TrainingProgress], None] | None = None
+    # True stops training and train() raises TrainingCancelled. Checked before each member,
+    # at every epoch end, and between batches once `stop_check_seconds` have passed since the
+    # last check, so a cancel lands within about that long plus one batch.
     should_stop: Callable[[], bool] | None = None
+    stop_check_seconds: float = 1.0
 
 
 @dataclass
@@ -75,35 +95,62 @@ class TrainResult:
     keras_bytes: bytes
     onnx_bytes: bytes
     scalers: FeatureScalers
-    metrics: dict[str, Any]
+    metrics: VersionMetrics
+    # Conformal half-widths per level and step, fit on the validation windows.
+    calibration: Calibration
+    # Every walk-forward window over the test tail (model, baselines, actuals).
+    backtest: Backtest
+    # One entry per epoch of every member: member (1-based), epoch, loss, val_loss.
     history: list[dict[str, float]] = field(default_factory=list)
     library_versions: dict[str, str] = field(default_factory=dict)
-    # Conformal half-widths per level and step, fit on the validation windows.
-    calibration: dict[str, Any] = field(default_factory=dict)
-    # Every walk-forward window over the test tail (model, baselines, actuals).
-    backtest: Backtest | None = None
 
 
-class _HookCallback(keras.callbacks.Callback):
+class _ProgressCallback(keras.callbacks.Callback):
     """Records per-epoch logs, forwards them to the hooks and honours should_stop."""
 
-    def __init__(self, hooks: TrainingHooks, total_epochs: int) -> None:
-        """Hold the hooks and the planned epoch count."""
+    def __init__(self, hooks: TrainingHooks, member: int, members: int, seed: int) -> None:
+        """Hold the hooks and which member this is."""
         super().__init__()
         self.hooks = hooks
-        self.total_epochs = total_epochs
+        self.member, self.members, self.seed = member, members, seed
         self.history: list[dict[str, float]] = []
         self.cancelled = False
+
+    def stop_if_asked(self) -> None:
+        """Ask should_stop, and stop training if it says so."""
+        if self.hooks.should_stop is not None and self.hooks.should_stop():
+            self.cancelled = True
+            self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Record the epoch, report it and stop training if asked to."""
         clean = {key: float(value) for key, value in (logs or {}).items()}
-        self.history.append({"epoch": epoch + 1, **clean})
+        self.history.append({"member": self.member, "epoch": epoch + 1, **clean})
         if self.hooks.on_epoch_end is not None:
-            self.hooks.on_epoch_end(epoch + 1, self.total_epochs, clean)
-        if self.hooks.should_stop is not None and self.hooks.should_stop():
-            self.cancelled = True
-            self.model.stop_training = True
+            epochs = self.params["epochs"]
+            self.hooks.on_epoch_end(
+                TrainingProgress(self.member, self.members, self.seed, epoch + 1, epochs, clean)
+            )
+        if not self.cancelled:
+            self.stop_if_asked()
+
+
+class _StopBetweenBatches(keras.callbacks.Callback):
+    """Checks should_stop between batches, at most every `seconds` (a check may query a DB)."""
+
+    def __init__(self, progress: _ProgressCallback, seconds: float) -> None:
+        """Share the progress callback's cancel state."""
+        super().__init__()
+        self.progress = progress
+        self.seconds = seconds
+        self.last_check = time.monotonic()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Check should_stop if the last check is old enough."""
+        now = time.monotonic()
+        if now - self.last_check >= self.seconds:
+            self.last_check = now
+            self.progress.stop_if_asked()
 
 
 def library_versions() -> dict[str, str]:
@@ -142,10 +189,12 @@ def _check_length(n_bars: int, config: TrainingConfig) -> None:
         f"lookback={config.lookback}, horizon={config.horizon}, "
         f"train_frac={config.train_frac}, val_frac={config.val_frac}"
     )
+    if config.interval_method == IntervalMethod.VOLATILITY:
+        what += f", volatility_window={config.volatility_window}"
     if n_bars < need:
         raise InsufficientData(
             f"training needs at least {need} bars for {what}; got {n_bars}. "
-            f"Load more price history or lower lookback/horizon."
+            f"Load more price history or lower lookback, horizon or volatility_window."
         )
     splits = zip(("train", "validation", "test"), split_origins(n_bars, config), strict=True)
     empty = [name for name, origins in splits if origins.size == 0]
@@ -158,18 +207,121 @@ def _check_length(n_bars: int, config: TrainingConfig) -> None:
         )
 
 
-def _price_metrics(
-    closes: np.ndarray,
-    origins: np.ndarray,
-    scaled_pred: np.ndarray,
+@dataclass
+class _Windows:
+    """The encoded training and validation windows every member fits on."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+@dataclass
+class _Member:
+    """One trained network of the ensemble."""
+
+    model: keras.Model
+    seed: int
+    history: list[dict[str, float]]
+    best_epoch: int
+    fit_seconds: float
+
+
+def _fit_member(
+    windows: _Windows, config: TrainingConfig, member: int, seed: int, hooks: TrainingHooks
+) -> _Member:
+    """Fit one network with its own seed and early stopping; member is 1-based."""
+    if hooks.should_stop is not None and hooks.should_stop():
+        raise TrainingCancelled(
+            f"training cancelled before member {member} of {config.ensemble}"
+            if member > 1
+            else "training cancelled before the first epoch"
+        )
+    # A fresh graph and global seeds make the same seed give the same weights on one machine,
+    # whether a network is trained alone or as an ensemble member.
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    order = np.random.default_rng(seed).permutation(len(windows.x_train))
+    model = build_model(config, name=None if config.ensemble == 1 else f"member_{member}")
+    early_stopping = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=config.patience, restore_best_weights=True
+    )
+    progress = _ProgressCallback(hooks, member, config.ensemble, seed)
+    callbacks: list[keras.callbacks.Callback] = [early_stopping, progress]
+    if hooks.should_stop is not None:
+        # Only with a hook to ask: a batch-level callback turns off Keras's async dispatch.
+        callbacks.append(_StopBetweenBatches(progress, hooks.stop_check_seconds))
+    started = time.perf_counter()
+    model.fit(
+        windows.x_train[order],
+        windows.y_train[order],
+        validation_data=(windows.x_val, windows.y_val),
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        shuffle=True,  # reshuffles every epoch from the seeded Keras RNG
+        callbacks=callbacks,
+        verbose=0,
+    )
+    fit_seconds = time.perf_counter() - started
+    if progress.cancelled:
+        where = f" (member {member} of {config.ensemble})" if config.ensemble > 1 else ""
+        raise TrainingCancelled(
+            f"training cancelled in epoch {len(progress.history)} of {config.epochs}{where}"
+        )
+    if not all(np.all(np.isfinite(w)) for w in model.get_weights()):
+        raise TrainingDiverged(
+            f"training diverged to non-finite weights (seed {seed}); lower learning_rate "
+            f"(got {config.learning_rate})"
+        )
+    return _Member(
+        model=model,
+        seed=seed,
+        history=progress.history,
+        best_epoch=int(early_stopping.best_epoch) + 1,
+        fit_seconds=fit_seconds,
+    )
+
+
+def _keras_predict(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
+    # A direct call, unlike predict(), traces no new tf.function per model.
+    return lambda x: np.asarray(keras.ops.convert_to_numpy(model(x, training=False)))
+
+
+def _score_alone(
+    member: _Member,
+    values: np.ndarray,
     config: TrainingConfig,
     scalers: FeatureScalers,
-) -> dict[str, Any]:
-    """Compare decoded forecasts with the actual closes and the naive forecast, in prices."""
-    last_close = closes[origins]
-    actual = closes[origins[:, None] + np.arange(1, config.horizon + 1)[None, :]]
-    predicted = decode_outputs(scaled_pred, last_close, config, scalers)
-    return compare_to_naive(actual, predicted, last_close)
+    *,
+    train_end: int,
+    val_origins: np.ndarray,
+    test_origins: np.ndarray,
+) -> tuple[BacktestSummary, BacktestSummary]:
+    """A member's own validation and test figures on the ensemble's windows (through Keras)."""
+    # One call for both sets of windows: an eager Keras call costs seconds per call.
+    both = np.concatenate([val_origins, test_origins])
+    forecasts = forecast_prices(values, both, config, scalers, _keras_predict(member.model))
+    val_pred, test_pred = forecasts[: val_origins.size], forecasts[val_origins.size :]
+    return (
+        score_forecasts(values, val_origins, val_pred, train_end=train_end),
+        score_forecasts(values, test_origins, test_pred, train_end=train_end),
+    )
+
+
+def _member_metrics(
+    member: _Member, validation: BacktestSummary, test: BacktestSummary
+) -> MemberMetrics:
+    """What a version keeps of one member: its training run and its own ratios."""
+    return MemberMetrics(
+        seed=member.seed,
+        epochs_run=len(member.history),
+        best_epoch=member.best_epoch,
+        fit_seconds=member.fit_seconds,
+        validation=BaselineRatios.of(validation),
+        test=BaselineRatios.of(test),
+    )
 
 
 def train(
@@ -178,60 +330,44 @@ def train(
     hooks: TrainingHooks | None = None,
     parity_tolerance: float = 1e-4,
 ) -> TrainResult:
-    """Train, export to ONNX, check parity and score the model on the held-out test split."""
+    """Train `config.ensemble` networks, export their mean to ONNX, check parity and score it
+    against naive and drift on the held-out test split.
+
+    Member k (1-based) is trained with seed `config.member_seeds()[k - 1]`, that is seed + k - 1,
+    on the same windows with its own early stopping; a member is the network a single training
+    with its seed gives. The served model averages the members' scaled outputs in one graph.
+    """
     values = as_closes(closes)
     n_bars = len(values)
     _check_length(n_bars, config)
     hooks = hooks or TrainingHooks()
-    # A job cancelled while it waited should not pay for TensorFlow setup and a first epoch.
-    if hooks.should_stop is not None and hooks.should_stop():
-        raise TrainingCancelled("training cancelled before the first epoch")
 
     train_end, _ = split_bounds(n_bars, config.train_frac, config.val_frac)
     train_origins, val_origins, test_origins = split_origins(n_bars, config)
     scalers = fit_scalers(values, config, train_end)
-    x_train = encode_inputs(values, train_origins, config, scalers)
-    y_train = encode_targets(values, train_origins, config, scalers)
-    x_val = encode_inputs(values, val_origins, config, scalers)
-    y_val = encode_targets(values, val_origins, config, scalers)
+    windows = _Windows(
+        x_train=encode_inputs(values, train_origins, config, scalers),
+        y_train=encode_targets(values, train_origins, config, scalers),
+        x_val=encode_inputs(values, val_origins, config, scalers),
+        y_val=encode_targets(values, val_origins, config, scalers),
+    )
     x_test = encode_inputs(values, test_origins, config, scalers)
 
-    # A fresh graph and global seeds make the same seed give the same weights on one machine.
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(config.seed)
-    tf.config.experimental.enable_op_determinism()
-    order = np.random.default_rng(config.seed).permutation(len(x_train))
+    members = [
+        _fit_member(windows, config, k, seed, hooks)
+        for k, seed in enumerate(config.member_seeds(), start=1)
+    ]
+    if len(members) == 1:
+        model = members[0].model
+    else:
+        model = build_ensemble(config, [m.model for m in members])
 
-    model = build_model(config)
-    early_stopping = keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=config.patience, restore_best_weights=True
-    )
-    progress = _HookCallback(hooks, config.epochs)
     started = time.perf_counter()
-    model.fit(
-        x_train[order],
-        y_train[order],
-        validation_data=(x_val, y_val),
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        shuffle=True,  # reshuffles every epoch from the seeded Keras RNG
-        callbacks=[early_stopping, progress],
-        verbose=0,
-    )
-    train_seconds = time.perf_counter() - started
-    if progress.cancelled:
-        raise TrainingCancelled(
-            f"training cancelled after epoch {len(progress.history)} of {config.epochs}"
-        )
-    if not all(np.all(np.isfinite(w)) for w in model.get_weights()):
-        raise TrainingDiverged(
-            f"training diverged to non-finite weights; lower learning_rate "
-            f"(got {config.learning_rate})"
-        )
-
     keras_bytes = save_keras(model)
     onnx_bytes = to_onnx(model, config)
+    exported = time.perf_counter()
     parity = parity_max_abs_diff(model, onnx_bytes, x_test)
+    checked = time.perf_counter()
     if not parity <= parity_tolerance:
         raise ParityError(
             f"ONNX outputs differ from Keras by {parity:.3g} on the test windows "
@@ -240,10 +376,16 @@ def train(
 
     # Score what the API will serve: the ONNX graph's outputs, decoded to prices.
     predictor = OnnxPredictor(onnx_bytes)
-    # Intervals are calibrated on validation residuals, then judged on the untouched test tail.
+    # Intervals are calibrated on validation forecasts, then judged on the untouched test tail.
     val_pred = forecast_prices(values, val_origins, config, scalers, predictor.predict)
-    val_actual = values[val_origins[:, None] + np.arange(1, config.horizon + 1)[None, :]]
-    calibration = conformal_quantiles(val_actual, val_pred)
+    calibration = calibrate(
+        values,
+        val_origins,
+        val_pred,
+        method=config.interval_method,
+        volatility_window=config.volatility_window,
+    )
+    validation = score_forecasts(values, val_origins, val_pred, train_end=train_end)
     origins = backtest_origins(
         n_bars,
         config,
@@ -260,28 +402,50 @@ def train(
         origins=origins,
         calibration=calibration,
     )
-    metrics: dict[str, Any] = {
-        "test": backtest.metrics,
-        "validation": _price_metrics(
-            values, val_origins, predictor.predict(x_val), config, scalers
+    if len(members) == 1:
+        # A lone network's own figures are the version's.
+        member_metrics = [_member_metrics(members[0], validation, backtest.metrics)]
+    else:
+        member_metrics = [
+            _member_metrics(
+                m,
+                *_score_alone(
+                    m,
+                    values,
+                    config,
+                    scalers,
+                    train_end=train_end,
+                    val_origins=val_origins,
+                    test_origins=origins,
+                ),
+            )
+            for m in members
+        ]
+    scored = time.perf_counter()
+
+    fit_seconds = sum(m.fit_seconds for m in members)
+    metrics = VersionMetrics(
+        test=backtest.metrics,
+        validation=validation,
+        parity_max_abs_diff=parity,
+        epochs_run=sum(len(m.history) for m in members),
+        best_epoch=members[0].best_epoch if len(members) == 1 else None,
+        train_seconds=fit_seconds,
+        members=member_metrics,
+        timings=Timings(
+            fit_seconds=fit_seconds,
+            export_seconds=exported - started,
+            parity_seconds=checked - exported,
+            backtest_seconds=scored - checked,
         ),
-    }
-    metrics["parity_max_abs_diff"] = parity
-    metrics["epochs_run"] = len(progress.history)
-    metrics["best_epoch"] = int(early_stopping.best_epoch) + 1
-    metrics["train_seconds"] = train_seconds
+    )
     return TrainResult(
         keras_bytes=keras_bytes,
         onnx_bytes=onnx_bytes,
         scalers=scalers,
         metrics=metrics,
-        history=progress.history,
-        library_versions=library_versions(),
-        calibration={
-            "method": "split-conformal",
-            "score": "abs log(actual / forecast)",
-            "n_windows": int(val_origins.size),
-            "half_widths": calibration,
-        },
+        calibration=calibration,
         backtest=backtest,
+        history=[entry for m in members for entry in m.history],
+        library_versions=library_versions(),
     )

@@ -77,6 +77,8 @@ TINY_REQUEST = {
     "epochs": 2,
     "batch_size": 64,
     "seed": 11,
+    # One network: the ensembles are tested in tests/models and end to end.
+    "ensemble": 1,
 }
 
 
@@ -115,7 +117,12 @@ def register_tiny(
         spec = TrainingSpec.from_dict({**TINY_REQUEST, "promote": promote})
         new = build_version("^GSPC", spec, prices, result, job_id=None)
         registered = gate_and_register(
-            session, new=new, result=result, closes=prices.closes, mode=PromoteMode(promote)
+            session,
+            new=new,
+            result=result,
+            closes=prices.closes,
+            mode=PromoteMode(promote),
+            alpha=0.10,
         )
         session.commit()
         return registered.version, registered.decision

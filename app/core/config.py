@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     # ONNX sessions kept in memory, one per model version.
     onnx_cache_size: int = Field(default=64, ge=1)
     onnx_threads: int = Field(default=1, ge=1)
+    # The champion gate's significance level: a new version replaces a sitting champion only
+    # when a one-sided Diebold-Mariano test of their losses on the same windows has p below it.
+    promotion_significance: float = Field(default=0.10, gt=0.0, lt=1.0)
+    # Trading days of daily log returns whose volatility scales the prediction intervals, for
+    # requests that do not name their own `volatility_window`.
+    volatility_window: int = Field(default=60, ge=5, le=500)
+
     # Keras vs ONNX Runtime on the test windows; worse than this is not registered.
     parity_tolerance: float = 1e-4
 

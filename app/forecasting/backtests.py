@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from app.core.errors import ModelNotFound
 from app.db.tables import ModelVersion
 from app.registry import versions
-from models.backtest import coverage, interval_bounds
+from models.intervals import Calibration
 
 
 def load_backtest(
@@ -37,11 +37,11 @@ def windows(
 ) -> list[dict[str, Any]]:
     """One dict per window: origin, dates, actuals, model, baselines and interval bounds."""
     model = np.asarray(record["model"], dtype=np.float64)
-    half_widths = (row.calibration or {}).get("half_widths", {})
+    calibration, scale = _calibration(row, record)
     bounds = {
-        level: interval_bounds(model, half_widths[str(level)])
+        level: calibration.bounds(model, level, scale)
         for level in levels
-        if str(level) in half_widths
+        if calibration is not None and level in calibration.levels
     }
     out = []
     for i, as_of in enumerate(record["as_of"]):
@@ -66,14 +66,26 @@ def coverage_by_level(
     row: ModelVersion, record: dict[str, Any], levels: Sequence[int]
 ) -> dict[str, Any]:
     """Empirical coverage and mean width of each requested level over the backtest windows."""
-    half_widths = (row.calibration or {}).get("half_widths", {})
+    calibration, scale = _calibration(row, record)
+    if calibration is None:
+        return {}
     model = np.asarray(record["model"], dtype=np.float64)
     actual = np.asarray(record["actual"], dtype=np.float64)
-    return {
-        str(level): coverage(actual, *interval_bounds(model, half_widths[str(level)]))
-        for level in levels
-        if str(level) in half_widths
-    }
+    known = [level for level in levels if level in calibration.levels]
+    covered = calibration.coverage(actual, model, scale, levels=known)
+    return {level: figures.model_dump(mode="json") for level, figures in covered.items()}
+
+
+def _calibration(
+    row: ModelVersion, record: dict[str, Any]
+) -> tuple[Calibration | None, np.ndarray | None]:
+    """The version's calibration and each stored window's interval scale (None: plain)."""
+    if not row.calibration:
+        return None, None
+    scale = record.get("scale")
+    return Calibration.model_validate(row.calibration), (
+        None if scale is None else np.asarray(scale, dtype=np.float64)
+    )
 
 
 def to_csv(rows: list[dict[str, Any]], levels: Sequence[int]) -> str:

@@ -15,9 +15,14 @@ from app.forecasting.predictors import PredictorCache
 from app.prices import store
 from app.prices.calendars import next_sessions
 from app.registry import versions
-from models.backtest import forecast_prices, interval_bounds
+from models.backtest import forecast_prices
 from models.config import TrainingConfig
-from models.features import FeatureScalers, min_history
+from models.features import FeatureScalers
+from models.intervals import Calibration, forecast_history
+from models.metrics import VersionMetrics
+
+# An 80% interval whose backtest coverage falls outside this band is called out.
+COVERAGE_80_BAND = (0.70, 0.90)
 
 
 @dataclass(frozen=True)
@@ -41,7 +46,8 @@ class Selection:
     row: ModelVersion
     alias: str | None
     is_champion: bool
-    warning: str | None = None
+    # Why this version and not the champion, when that needs saying.
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,24 +86,53 @@ def select_version(
     if champ is not None:
         return Selection(champ, versions.CHAMPION, True)
     row = versions.latest_ready(session, ticker=ticker)
-    return Selection(
-        row,
-        None,
-        False,
-        warning=f"No version of {ticker} has earned 'champion' (positive backtest skill against "
-        f"the naive forecast); serving the latest version, {row.version}, which has not.",
-    )
+    return Selection(row, None, False, note=_no_champion(ticker, row))
+
+
+def _no_champion(ticker: str, row: ModelVersion) -> str:
+    """Why the latest version is served, in words that follow the facts."""
+    promotion = VersionMetrics.model_validate(row.metrics).promotion
+    said = f"{ticker} has no champion, so its latest version, {row.version}, is served."
+    if promotion is not None and promotion.earned and promotion.mode == "never":
+        return f"{said} Its backtest earned promotion, but it was trained with promote=never."
+    if promotion is not None and promotion.earned:
+        return f"{said} Its backtest earned promotion; the alias was removed since."
+    return f"{said} It did not earn champion: {promotion.reason if promotion else 'no record'}."
+
+
+def trust_warnings(row: ModelVersion) -> list[str]:
+    """What a reader of this version's forecast should know: every baseline it loses to, at
+    which steps, and intervals whose backtest coverage is far from their level."""
+    metrics = VersionMetrics.model_validate(row.metrics)
+    test = metrics.test
+    out = []
+    if not test.beats_baselines():
+        out.append(
+            f"Version {row.version} does not beat both baselines at every step. "
+            + (test.baseline_warning() or "")
+        )
+    coverage = (test.coverage or {}).get("80")
+    low, high = COVERAGE_80_BAND
+    if coverage is not None and not low <= coverage.overall <= high:
+        out.append(
+            f"Its 80% intervals held {coverage.overall:.0%} of the backtest's actual closes, "
+            f"outside {low:.0%}-{high:.0%}: trust them less."
+        )
+    if metrics.promotion is not None and metrics.promotion.forced:
+        out.append("It was made champion by promote=always, over the gate.")
+    return out
 
 
 def _intervals(
-    row: ModelVersion, levels: Sequence[int], prices: np.ndarray
+    row: ModelVersion, levels: Sequence[int], prices: np.ndarray, closes: np.ndarray
 ) -> list[list[Interval]]:
-    half_widths = row.calibration["half_widths"] if row.calibration else {}
+    calibration = Calibration.model_validate(row.calibration)
+    scale = calibration.scale(closes, np.array([len(closes) - 1]))
     per_point: list[list[Interval]] = [[] for _ in prices]
     for level in levels:
-        lower, upper = interval_bounds(prices, half_widths[str(level)])
+        lower, upper = calibration.bounds(prices[None, :], level, scale)
         for i in range(len(prices)):
-            per_point[i].append(Interval(level, float(lower[i]), float(upper[i])))
+            per_point[i].append(Interval(level, float(lower[0, i]), float(upper[0, i])))
     return per_point
 
 
@@ -121,12 +156,14 @@ def forecast(
             f"horizon must be between 1 and {config.horizon}, the horizon version "
             f"{row.version} of {ticker} was trained for (got {steps})."
         )
-    needed = min_history(config)
+    calibration = Calibration.model_validate(row.calibration)
+    needed = forecast_history(config, calibration)
     bars = store.load_bars(session, ticker=ticker, last=needed)
     if len(bars) < needed:
         raise InvalidInput(
             f"{ticker} has {len(bars)} stored bars; version {row.version} needs the last "
-            f"{needed} (lookback {config.lookback} + 1)."
+            f"{needed} (its {config.lookback}-day input window and its intervals' volatility "
+            "window)."
         )
     closes = bars["close"].to_numpy(dtype=np.float64)
     predictor = cache.get(row.id, lambda: versions.onnx_bytes(session, version_id=row.id))
@@ -135,7 +172,7 @@ def forecast(
     prices = forecast_prices(closes, origin, config, scalers, predictor.predict)[0][:steps]
     as_of = bars.index[-1].date()
     dates = next_sessions(row.calendar, as_of, steps)
-    intervals = _intervals(row, sorted(set(levels)), prices)
+    intervals = _intervals(row, sorted(set(levels)), prices, closes)
     return Forecast(
         ticker=ticker,
         selection=selection,
@@ -145,5 +182,5 @@ def forecast(
             ForecastPoint(date=d, value=float(v), intervals=iv)
             for d, v, iv in zip(dates, prices, intervals, strict=True)
         ],
-        warnings=[selection.warning] if selection.warning else [],
+        warnings=[w for w in (selection.note, *trust_warnings(row)) if w],
     )

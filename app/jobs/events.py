@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.core.errors import JobNotFound
 from app.db.engine import session_scope
 from app.jobs import service as jobs
+from models.metrics import VersionMetrics
 
 log = logging.getLogger("tickercast.events")
 
@@ -42,8 +43,7 @@ class JobSnapshot:
     worker: str | None
     progress: dict[str, Any] = field(default_factory=dict)
     model_version: int | None = None
-    promotion: dict[str, Any] | None = None
-    test_metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: VersionMetrics | None = None
 
     @property
     def finished(self) -> bool:
@@ -55,7 +55,7 @@ def read_snapshot(database_url: str, job_id: str) -> JobSnapshot:
     with session_scope(database_url) as session:
         job = jobs.get_job(session, job_id=job_id)
         version = job.model_version
-        metrics = (version.metrics or {}) if version is not None else {}
+        metrics = VersionMetrics.model_validate(version.metrics) if version is not None else None
         return JobSnapshot(
             id=job.id,
             ticker=job.ticker,
@@ -66,8 +66,7 @@ def read_snapshot(database_url: str, job_id: str) -> JobSnapshot:
             worker=job.worker,
             progress=dict(job.progress or {}),
             model_version=version.version if version is not None else None,
-            promotion=metrics.get("promotion"),
-            test_metrics=metrics.get("test", {}),
+            metrics=metrics,
         )
 
 
@@ -84,16 +83,17 @@ def _status(s: JobSnapshot) -> dict[str, Any]:
 
 
 def _version(s: JobSnapshot) -> dict[str, Any]:
-    promotion = s.promotion or {}
-    coverage = s.test_metrics.get("coverage", {}).get("80", {})
+    promotion = s.metrics.promotion if s.metrics is not None else None
+    test = s.metrics.test if s.metrics is not None else None
+    coverage = (test.coverage or {}).get("80") if test is not None else None
     return {
         "ticker": s.ticker,
         "version": s.model_version,
-        "promoted": promotion.get("promoted"),
-        "decision": promotion.get("reason"),
-        "skill_vs_naive": s.test_metrics.get("skill_vs_naive_overall"),
-        "skill_vs_drift": s.test_metrics.get("skill_vs_drift_overall"),
-        "coverage_80": coverage.get("overall"),
+        "promoted": promotion.promoted if promotion else None,
+        "decision": promotion.reason if promotion else None,
+        "skill_vs_naive": test.skill_vs_naive_overall if test else None,
+        "skill_vs_drift": test.skill_vs_drift_overall if test else None,
+        "coverage_80": coverage.overall if coverage else None,
     }
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Path, Query
 from pydantic import AfterValidator, Field, StringConstraints
 
-from models.backtest import CALIBRATED_LEVELS
+from models.intervals import CALIBRATED_LEVELS
 
 # Bounds on numbers in paths and queries: a version or an offset past these is no real one
 # (PostgreSQL's integer ends at 2**31 - 1).

@@ -1,14 +1,17 @@
 """The champion gate: a new version earns the `champion` alias only with evidence.
 
-It runs inside the registration transaction, after the ticker's registry lock is taken, so
-two versions of one ticker registered at once are judged one after the other.
+Evidence is two things, both on the new version's own backtest windows: its MAE is at most
+naive's and at most drift's at every horizon step, and, when a champion sits, a one-sided
+Diebold-Mariano test (Newey-West variance for the overlapping windows) finds its loss lower
+than the champion's at the configured significance level. It runs inside the registration
+transaction, after the ticker's registry lock is taken, so two versions of one ticker
+registered at once are judged one after the other.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -18,14 +21,16 @@ from app.registry import versions
 from models.backtest import forecast_prices
 from models.config import TrainingConfig
 from models.features import FeatureScalers, min_history
+from models.metrics import BacktestSummary, DieboldMariano, Promotion
 from models.predictor import OnnxPredictor
+from models.significance import diebold_mariano, overlap_lag
 
 
 class PromoteMode(StrEnum):
     """How a new version's claim to `champion` is decided."""
 
     AUTO = "auto"  # the gate decides
-    ALWAYS = "always"  # promote whatever the backtest says
+    ALWAYS = "always"  # promote whatever the evidence says (recorded as forced)
     NEVER = "never"  # register only
 
 
@@ -36,27 +41,14 @@ class Candidate:
     closes: np.ndarray  # every close the version was trained and backtested on
     origins: np.ndarray  # backtest origins (indices into closes)
     forecasts: np.ndarray  # (n origins, horizon) price forecasts
-    skill_vs_naive: float | None
-
-
-@dataclass(frozen=True)
-class Decision:
-    """Whether to promote, and the figures behind it (stored in the version's metrics)."""
-
-    promote: bool
-    reason: str
-    details: dict[str, Any] = field(default_factory=dict)
+    summary: BacktestSummary  # its scores against naive and drift on those windows
 
 
 def rerun_on(row: ModelVersion, onnx: bytes, closes: np.ndarray, origins: np.ndarray) -> np.ndarray:
-    """A stored version's price forecasts at the origins it can forecast from, (n, horizon)."""
+    """A stored version's price forecasts at these origins, (n, horizon), through models."""
     config = TrainingConfig.from_stored(row.config)
     return forecast_prices(
-        closes,
-        origins,
-        config,
-        FeatureScalers.from_dict(row.scalers),
-        OnnxPredictor(onnx).predict,
+        closes, origins, config, FeatureScalers.from_dict(row.scalers), OnnxPredictor(onnx).predict
     )
 
 
@@ -67,44 +59,87 @@ def usable_origins(row: ModelVersion, closes: np.ndarray, origins: np.ndarray) -
     return origins[keep]
 
 
-def decide(session: Session, *, ticker: str, mode: PromoteMode, candidate: Candidate) -> Decision:
-    """Apply the gate: positive skill against naive, and a lower MAE than the champion's
-    on the same backtest windows (the new version's), unless `mode` overrides it."""
-    current = versions.resolve_alias(session, ticker=ticker, alias=versions.CHAMPION)
-    skill = candidate.skill_vs_naive
-    details: dict[str, Any] = {
-        "mode": mode,
-        "skill_vs_naive": skill,
-        "previous_champion": current.version if current else None,
-    }
-    if mode is PromoteMode.NEVER:
-        return Decision(False, "not promoted: promote=never", details)
-    if mode is PromoteMode.ALWAYS:
-        return Decision(True, "promoted: promote=always", details)
-    if skill is None or skill <= 0:
-        shown = "undefined" if skill is None else f"{skill:+.4f}"
-        return Decision(
-            False, f"not promoted: backtest skill against naive is {shown} (needs > 0)", details
-        )
-    if current is None:
-        return Decision(True, "promoted: positive skill against naive and no champion", details)
-    steps = min(TrainingConfig.from_stored(current.config).horizon, candidate.forecasts.shape[1])
-    usable = usable_origins(current, candidate.closes, candidate.origins)
-    champion = rerun_on(
-        current, versions.onnx_bytes(session, version_id=current.id), candidate.closes, usable
-    )[:, :steps]
+def against_champion(
+    session: Session, champion: ModelVersion, candidate: Candidate
+) -> DieboldMariano:
+    """The Diebold-Mariano test of the candidate against the champion on the same windows."""
+    steps = min(TrainingConfig.from_stored(champion.config).horizon, candidate.forecasts.shape[1])
+    usable = usable_origins(champion, candidate.closes, candidate.origins)
+    onnx = versions.onnx_bytes(session, version_id=champion.id)
+    old = rerun_on(champion, onnx, candidate.closes, usable)[:, :steps]
+    new = candidate.forecasts[np.searchsorted(candidate.origins, usable), :steps]
     actual = candidate.closes[usable[:, None] + np.arange(1, steps + 1)[None, :]]
-    rows = np.searchsorted(candidate.origins, usable)
-    new_mae = float(np.mean(np.abs(candidate.forecasts[rows, :steps] - actual)))
-    champ_mae = float(np.mean(np.abs(champion - actual)))
-    details.update(
-        {"windows": int(usable.size), "steps": steps, "mae": new_mae, "champion_mae": champ_mae}
+    return diebold_mariano(actual, new, old, lag=overlap_lag(usable, steps))
+
+
+def _loses(summary: BacktestSummary) -> str | None:
+    """Why the candidate fails the every-step rule, or None when it passes."""
+    if summary.beats_baselines():
+        return None
+    return summary.baseline_warning() or "it was not scored against both baselines"
+
+
+def _gate(
+    session: Session,
+    champion: ModelVersion | None,
+    candidate: Candidate,
+    alpha: float,
+) -> tuple[bool, str, DieboldMariano | None]:
+    """What the evidence says, whatever the mode."""
+    loses = _loses(candidate.summary)
+    if loses is not None:
+        return False, f"it does not beat both baselines at every step. {loses}", None
+    if champion is None:
+        return True, "it beats naive and drift at every step, and no champion sits", None
+    dm = against_champion(session, champion, candidate)
+    shown = (
+        f"Diebold-Mariano on {dm.n_windows} shared windows: statistic "
+        f"{'undefined' if dm.statistic is None else f'{dm.statistic:.3f}'}, p = "
+        f"{'undefined' if dm.p_value is None else f'{dm.p_value:.4f}'}, mean loss difference "
+        f"{dm.mean_loss_difference:+.4g}"
     )
-    verdict = "beats" if new_mae < champ_mae else "does not beat"
-    return Decision(
-        new_mae < champ_mae,
-        f"{'promoted' if new_mae < champ_mae else 'not promoted'}: backtest MAE {new_mae:.4g} "
-        f"{verdict} champion v{current.version}'s {champ_mae:.4g} on the same "
-        f"{usable.size} windows",
-        details,
+    if dm.p_value is not None and dm.p_value < alpha and dm.mean_loss_difference < 0:
+        return (
+            True,
+            f"it beats both baselines and champion v{champion.version} ({shown} < {alpha:g})",
+            dm,
+        )
+    return (
+        False,
+        f"it beats both baselines but not champion v{champion.version} by more than noise "
+        f"({shown}; needs p < {alpha:g})",
+        dm,
+    )
+
+
+def decide(
+    session: Session,
+    *,
+    ticker: str,
+    mode: PromoteMode,
+    candidate: Candidate,
+    alpha: float,
+) -> Promotion:
+    """Apply the gate (auto), or record what it would have said (always, never)."""
+    champion = versions.resolve_alias(session, ticker=ticker, alias=versions.CHAMPION)
+    earned, why, dm = _gate(session, champion, candidate, alpha)
+    if mode is PromoteMode.AUTO:
+        promoted, forced = earned, False
+        reason = f"{'promoted' if earned else 'not promoted'}: {why}"
+    elif mode is PromoteMode.ALWAYS:
+        promoted, forced = True, not earned
+        reason = f"promoted by promote=always{' over the gate' if forced else ''}: {why}"
+    else:
+        promoted, forced = False, False
+        reason = f"not promoted: promote=never (the gate would {'' if earned else 'not '}" + (
+            f"have promoted it: {why})"
+        )
+    return Promotion(
+        promoted=promoted,
+        reason=reason,
+        mode=mode.value,
+        earned=earned,
+        forced=forced,
+        previous_champion=champion.version if champion else None,
+        significance=dm,
     )

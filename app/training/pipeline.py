@@ -23,6 +23,7 @@ from app.registry import versions
 from app.registry.versions import NewVersion
 from app.training import gate
 from app.training.spec import TrainingSpec
+from models.metrics import Promotion
 
 if TYPE_CHECKING:  # TensorFlow is imported by the training step only, at run time
     from models.train import TrainResult
@@ -67,7 +68,7 @@ class Registered:
     """What registration produced."""
 
     version: ModelVersion
-    decision: gate.Decision
+    decision: Promotion
 
 
 def load_prices(ticker: str, spec: TrainingSpec, settings: Settings) -> Prices:
@@ -88,12 +89,19 @@ def train_model(
     prices: Prices, spec: TrainingSpec, settings: Settings, job: JobHandle
 ) -> TrainResult:
     """Step 2: fit, export to ONNX, check parity and backtest (imports TensorFlow)."""
-    from models.train import TrainingHooks, train
+    from models.train import TrainingHooks, TrainingProgress, train
 
-    def on_epoch_end(epoch: int, epochs: int, logs: dict[str, float]) -> None:
-        job.progress(stage="training", epoch=epoch, epochs=epochs, **logs)
+    def on_epoch_end(at: TrainingProgress) -> None:
+        job.progress(
+            stage="training",
+            member=at.member,
+            members=at.members,
+            epoch=at.epoch,
+            epochs=at.epochs,
+            **at.logs,
+        )
 
-    job.progress(stage="training", epoch=0, epochs=spec.epochs)
+    job.progress(stage="training", member=1, members=spec.ensemble, epoch=0, epochs=spec.epochs)
     return train(
         prices.closes,
         spec.config,
@@ -105,7 +113,6 @@ def train_model(
 def backtest_record(index: pd.DatetimeIndex, result: TrainResult) -> dict[str, Any]:
     """A backtest's windows, column-wise, with the trading dates they cover."""
     backtest = result.backtest
-    assert backtest is not None  # train() always backtests the test tail
     h = backtest.actual.shape[1]
     days = [d.isoformat() for d in index.date]
     return {
@@ -115,6 +122,8 @@ def backtest_record(index: pd.DatetimeIndex, result: TrainResult) -> dict[str, A
         "model": backtest.model.tolist(),
         "naive": backtest.naive.tolist(),
         "drift": backtest.drift.tolist(),
+        # Each window's interval scale (trailing volatility at its origin; 1 when plain).
+        "scale": None if backtest.scale is None else backtest.scale.tolist(),
     }
 
 
@@ -133,7 +142,7 @@ def build_version(
             "end": spec.end.isoformat() if spec.end else None,
         },
         scalers=result.scalers.to_dict(),
-        metrics=result.metrics,
+        metrics=result.metrics.model_dump(mode="json"),
         calendar=prices.calendar,
         data_start=frame.index[0].date(),
         data_end=frame.index[-1].date(),
@@ -143,7 +152,7 @@ def build_version(
         keras_model=result.keras_bytes,
         onnx_model=result.onnx_bytes,
         job_id=job_id,
-        calibration=result.calibration,
+        calibration=result.calibration.model_dump(mode="json"),
         backtest=backtest_record(frame.index, result),
     )
 
@@ -155,11 +164,11 @@ def gate_and_register(
     result: TrainResult,
     closes: np.ndarray,
     mode: gate.PromoteMode,
+    alpha: float,
 ) -> Registered:
     """Steps 4 and 5, in the caller's transaction: with the ticker's registry locked, decide
     on `champion`, register the version and move the alias if it earned it."""
     backtest = result.backtest
-    assert backtest is not None
     versions.lock_ticker(session, ticker=new.ticker)
     decision = gate.decide(
         session,
@@ -169,14 +178,15 @@ def gate_and_register(
             closes=closes,
             origins=backtest.origins,
             forecasts=backtest.model,
-            skill_vs_naive=backtest.metrics.get("skill_vs_naive_overall"),
+            summary=backtest.metrics,
         ),
+        alpha=alpha,
     )
-    promotion = {"promoted": decision.promote, "reason": decision.reason, **decision.details}
+    promotion = decision.model_dump(mode="json")
     version = versions.register_version(
         session, new=new.with_metrics({**new.metrics, "promotion": promotion})
     )
-    if decision.promote:
+    if decision.promoted:
         versions.set_alias(
             session, ticker=new.ticker, alias=versions.CHAMPION, version=version.version
         )
@@ -202,7 +212,12 @@ def train_and_register(
         if session is None:
             return None
         registered = gate_and_register(
-            session, new=new, result=result, closes=prices.closes, mode=spec.promote
+            session,
+            new=new,
+            result=result,
+            closes=prices.closes,
+            mode=spec.promote,
+            alpha=settings.promotion_significance,
         )
         notes = [prices.note, f"Version {registered.version.version} {registered.decision.reason}."]
         job.succeeded(

@@ -15,7 +15,15 @@ from app.jobs.runner import run_job
 from app.prices.service import import_csv
 from app.registry.versions import list_version_numbers
 
-TINY = {"model_type": "gru", "lookback": 10, "horizon": 3, "layers": [4], "epochs": 1, "seed": 1}
+TINY = {
+    "model_type": "gru",
+    "lookback": 10,
+    "horizon": 3,
+    "layers": [4],
+    "epochs": 1,
+    "seed": 1,
+    "ensemble": 1,
+}
 
 
 def queue(db_url: str, ticker: str, config: dict[str, object]) -> str:

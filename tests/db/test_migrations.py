@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from app.db import migrate
 from app.db.tables import Base
@@ -42,3 +44,37 @@ def test_sqlite_connections_have_foreign_keys_and_wal(db_url: str) -> None:
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_versions_scored_against_the_dollar_drift_are_marked_not_rewritten(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    migrate.upgrade(url, "0004")
+    old_test = {"n_windows": 3, "drift_per_day": 0.0044, "mae_ratio_overall": 0.99}
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO model_version (ticker, version, model_type, target, status, config, "
+                "scalers, metrics, calendar, data_start, data_end, data_rows, data_sha256, "
+                "library_versions, keras_model, onnx_model, created_at) VALUES ('OLD', 1, "
+                "'lstm', 'log_return', 'ready', '{}', '{}', :m, 'XNYS', '2018-01-02', "
+                "'2018-12-31', 250, 'x', '{}', :b, :b, '2026-11-21T00:00:00+00:00')"
+            ),
+            {"m": json.dumps({"test": old_test}), "b": b"x"},
+        )
+    engine.dispose()
+    migrate.upgrade(url)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT metrics FROM model_version")).scalar_one()
+    engine.dispose()
+    stored = json.loads(stored) if isinstance(stored, str) else stored
+    assert stored["test"] == {**old_test, "drift_method": "dollar"}
+    migrate.downgrade(url, "0004")
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        back = conn.execute(text("SELECT metrics FROM model_version")).scalar_one()
+    engine.dispose()
+    assert (json.loads(back) if isinstance(back, str) else back)["test"] == old_test

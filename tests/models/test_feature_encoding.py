@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from models.config import Target, TrainingConfig
+from models.config import IntervalMethod, Target, TrainingConfig
 from models.features import (
     FeatureScalers,
     Scaler,
@@ -170,7 +170,18 @@ def test_train_and_validation_targets_stay_inside_their_split() -> None:
 
 
 def test_min_training_bars_is_the_shortest_series_with_every_split_non_empty() -> None:
-    config = small_config()
+    config = small_config().model_copy(update={"interval_method": IntervalMethod.PLAIN})
     need = min_training_bars(config)
+    assert need == 24
     assert all(origins.size > 0 for origins in split_origins(need, config))
     assert any(origins.size == 0 for origins in split_origins(need - 1, config))
+
+
+def test_volatility_scaled_intervals_need_a_volatility_window_before_validation() -> None:
+    config = small_config()
+    assert config.interval_method == IntervalMethod.VOLATILITY
+    need = min_training_bars(config)
+    # The first validation origin is train_end = floor(0.70 * n): 60 returns need n = 86.
+    assert need == 86
+    assert split_origins(need, config)[1][0] == config.volatility_window
+    assert split_origins(need - 1, config)[1][0] == config.volatility_window - 1

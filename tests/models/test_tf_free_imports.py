@@ -12,6 +12,10 @@ NUMPY_ONLY_MODULES = [
     "models.windows",
     "models.features",
     "models.evaluate",
+    "models.metrics",
+    "models.intervals",
+    "models.backtest",
+    "models.significance",
     "models.predictor",
 ]
 

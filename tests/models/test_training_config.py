@@ -15,6 +15,11 @@ def test_defaults_match_the_documented_training_recipe() -> None:
     assert (config.epochs, config.batch_size, config.patience) == (50, 32, 5)
     assert config.target == "log_return"
     assert (config.train_frac, config.val_frac) == (0.70, 0.15)
+    assert (config.ensemble, config.interval_method, config.volatility_window) == (
+        3,
+        "volatility",
+        60,
+    )
 
 
 def test_config_is_frozen() -> None:
@@ -42,6 +47,22 @@ def test_from_dict_rejects_unknown_keys_by_name() -> None:
 def test_from_stored_ignores_the_keys_a_job_record_adds() -> None:
     stored = {**TrainingConfig(lookback=20).to_dict(), "start": None, "promote": "auto"}
     assert TrainingConfig.from_stored(stored) == TrainingConfig(lookback=20)
+
+
+def test_a_config_stored_before_ensembles_reads_as_one_network_with_plain_intervals() -> None:
+    old = TrainingConfig(lookback=20).to_dict()
+    for key in ("ensemble", "interval_method", "volatility_window"):
+        del old[key]
+    config = TrainingConfig.from_stored(old)
+    assert (config.ensemble, config.interval_method) == (1, "plain")
+    # A request that leaves them out still gets today's defaults.
+    assert TrainingConfig.from_dict(old).ensemble == 3
+
+
+def test_members_take_consecutive_seeds_wrapping_past_the_largest() -> None:
+    assert TrainingConfig(seed=42).member_seeds() == [42, 43, 44]
+    assert TrainingConfig(seed=42, ensemble=1).member_seeds() == [42]
+    assert TrainingConfig(seed=MAX_SEED, ensemble=2).member_seeds() == [MAX_SEED, 0]
 
 
 @pytest.mark.parametrize(
@@ -74,6 +95,11 @@ def test_from_stored_ignores_the_keys_a_job_record_adds() -> None:
         ({"lookback": 10.5}, "lookback"),
         ({"lookback": True}, "lookback"),
         ({"lookback": "60"}, "lookback"),
+        ({"ensemble": 0}, "ensemble"),
+        ({"ensemble": 11}, "ensemble"),
+        ({"interval_method": "gaussian"}, "interval_method"),
+        ({"volatility_window": 4}, "volatility_window"),
+        ({"volatility_window": 501}, "volatility_window"),
     ],
 )
 def test_validation_names_the_out_of_bounds_field(changes: dict, field: str) -> None:
@@ -99,4 +125,7 @@ def test_validation_accepts_the_bounds_themselves() -> None:
         patience=1,
         seed=MAX_SEED,
         model_type="bilstm",
+        ensemble=10,
+        interval_method="plain",
+        volatility_window=500,
     )

@@ -15,7 +15,14 @@ from app.prices import store
 from app.registry import versions
 from tests.prices.conftest import FakeYahoo
 
-TINY = {"model_type": "gru", "lookback": 10, "horizon": 3, "layers": [4], "epochs": 1}
+TINY = {
+    "model_type": "gru",
+    "lookback": 10,
+    "horizon": 3,
+    "layers": [4],
+    "epochs": 1,
+    "ensemble": 1,
+}
 
 
 # The refresh is the point here; the databases are covered by the other job tests.

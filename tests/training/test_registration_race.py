@@ -34,7 +34,12 @@ def register_at_once(
                 start.wait(timeout=30)
                 done.append(
                     gate_and_register(
-                        session, new=new, result=result, closes=prices.closes, mode=mode
+                        session,
+                        new=new,
+                        result=result,
+                        closes=prices.closes,
+                        mode=mode,
+                        alpha=0.10,
                     )
                 )
         except BaseException as exc:  # collected and asserted below
@@ -76,7 +81,7 @@ def test_the_later_decision_is_made_against_the_champion_the_earlier_one_set(
     )
     first, second = sorted(done, key=lambda r: r.version.version)
     # Serialised: the second to commit saw the first's promotion, not the old champion.
-    assert first.decision.details["previous_champion"] == 1
-    assert second.decision.details["previous_champion"] == first.version.version
+    assert first.decision.previous_champion == 1
+    assert second.decision.previous_champion == first.version.version
     champion = versions.resolve_alias(session, ticker="^GSPC", alias="champion")
     assert champion is not None and champion.version == second.version.version

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Depends, Header, Response, status
 
 from app.api.auth import Caller
-from app.api.deps import BackendDep, SessionDep
+from app.api.deps import BackendDep, SessionDep, SettingsDep
 from app.api.docs import WRITE, errors
 from app.api.ratelimit import limited
 from app.jobs import service as jobs
@@ -33,6 +33,7 @@ router = APIRouter(tags=["training"])
 def start_training(
     body: TrainRequest,
     session: SessionDep,
+    settings: SettingsDep,
     backend: BackendDep,
     response: Response,
     background: BackgroundTasks,
@@ -54,7 +55,7 @@ def start_training(
     job, created = jobs.create_job(
         session,
         ticker=body.ticker,
-        config=body.job_config(),
+        config=body.job_config(volatility_window=settings.volatility_window),
         backend=backend.name,
         idempotency=jobs.Idempotency(caller.id, idempotency_key) if idempotency_key else None,
     )
