@@ -1,30 +1,8 @@
-"""Sliding windows over a series and time-ordered split bounds (numpy only)."""
+"""Time-ordered split bounds of a series (stdlib only)."""
 
 from __future__ import annotations
 
 import math
-
-import numpy as np
-
-
-def make_windows(series: np.ndarray, lookback: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return (X, Y): every lookback-long input and the horizon values that follow it, step 1."""
-    values = np.asarray(series)
-    if values.ndim != 1:
-        raise ValueError(f"series must be one-dimensional, got shape {values.shape}")
-    if lookback < 1:
-        raise ValueError(f"lookback must be at least 1, got {lookback}")
-    if horizon < 1:
-        raise ValueError(f"horizon must be at least 1, got {horizon}")
-    n = len(values) - lookback - horizon + 1
-    if n <= 0:
-        return (
-            np.empty((0, lookback), dtype=values.dtype),
-            np.empty((0, horizon), dtype=values.dtype),
-        )
-    # A view of every (lookback + horizon) run; copy so callers may write to the result.
-    runs = np.lib.stride_tricks.sliding_window_view(values, lookback + horizon)[:n]
-    return runs[:, :lookback].copy(), runs[:, lookback:].copy()
 
 
 def split_bounds(n_bars: int, train_frac: float, val_frac: float) -> tuple[int, int]:

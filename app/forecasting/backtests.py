@@ -16,6 +16,7 @@ from app.core.errors import ModelNotFound
 from app.db.tables import ModelVersion
 from app.registry import versions
 from models.intervals import Calibration
+from models.metrics import VersionMetrics
 
 
 def load_backtest(
@@ -126,7 +127,7 @@ def report(session: Session, *, ticker: str, version: int, levels: list[int]) ->
         ticker=ticker,
         version=version,
         levels=levels,
-        metrics=(row.metrics or {}).get("test", {}),
+        metrics=VersionMetrics.model_validate(row.metrics).test.model_dump(mode="json"),
         coverage=coverage_by_level(row, record, levels),
         windows=windows(row, record, levels),
     )
