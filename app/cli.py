@@ -83,6 +83,30 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    """Refresh prices after each close and retrain stale champions, until stopped."""
+    import datetime as dt
+    import logging
+    import time
+
+    from app.scheduling.scheduler import Scheduler
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
+    )
+    scheduler = Scheduler(settings)
+    while True:
+        done = scheduler.tick(dt.datetime.now(dt.UTC))
+        if args.once:
+            print(
+                f"lease {'held' if done.held_lease else 'held elsewhere'}; "
+                f"refreshed {len(done.refreshed)}, failed {len(done.failed)}, "
+                f"retraining {len(done.retrained)}"
+            )
+            return 0
+        time.sleep(settings.scheduler_interval_seconds)
+
+
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     """Apply, revert or show migrations."""
     from app.db import migrate
@@ -141,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--burst", action="store_true", help="quit when the queue is empty")
     worker.add_argument("--name", help="worker name in RQ (default host.pid)")
     worker.set_defaults(func=cmd_worker)
+
+    scheduler = sub.add_parser(
+        "scheduler",
+        help="refresh prices after each exchange's close and retrain stale champions "
+        "(one per deployment: a lease in the database lets only one act)",
+    )
+    scheduler.add_argument("--once", action="store_true", help="one pass, then exit")
+    scheduler.set_defaults(func=cmd_scheduler)
 
     db = sub.add_parser("db", help="database migrations")
     db.add_argument("action", choices=["upgrade", "downgrade", "current"])

@@ -15,6 +15,7 @@ _MEANING = {
     415: "The body's Content-Type is not one this route takes.",
     422: "The request is invalid; `errors` lists every field that is wrong.",
     429: "Rate limited; `Retry-After` says how many seconds to wait.",
+    502: "The price source (Yahoo Finance) failed or has no bars; `detail` says which.",
     503: "The database (or the queue) is busy or unreachable; `Retry-After` says when to retry.",
 }
 

@@ -92,6 +92,17 @@ class Settings(BaseSettings):
     # requests that do not name their own `volatility_window`.
     volatility_window: int = Field(default=60, ge=5, le=500)
 
+    # The scheduler (`tickercast scheduler`): how often it looks (seconds), the backoff of a
+    # ticker whose refresh failed (doubling from the first to the most, seconds), and when a
+    # champion is retrained: trained on bars this many sessions old, or live skill against
+    # naive below this over at least that many scored forecasts.
+    scheduler_interval_seconds: float = Field(default=300.0, ge=1.0)
+    refresh_backoff_seconds: float = Field(default=900.0, ge=1.0)
+    refresh_backoff_max_seconds: float = Field(default=86400.0, ge=1.0)
+    retrain_after_sessions: int = Field(default=20, ge=1, le=10000)
+    retrain_below_live_skill: float = Field(default=-0.02, ge=-10.0, le=1.0)
+    retrain_min_live_forecasts: int = Field(default=20, ge=1, le=100000)
+
     # Keras vs ONNX Runtime on the test windows; worse than this is not registered.
     parity_tolerance: float = 1e-4
 

@@ -82,6 +82,10 @@ class TickerInfo(Base):
     source: Mapped[str] = mapped_column(String(16))
     refreshed_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Scheduled refreshes that failed in a row, and when the next may try (backoff).
+    refresh_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_refresh_at: Mapped[dt.datetime | None]
+    refresh_error: Mapped[str | None] = mapped_column(Text)
 
 
 class PriceBar(Base):
@@ -220,3 +224,35 @@ class IdempotencyKey(Base):
     request_sha256: Mapped[str] = mapped_column(String(64))
     job_id: Mapped[str] = mapped_column(ForeignKey("training_job.id", ondelete="CASCADE"))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ForecastRecord(Base):
+    """A forecast as served, once per version and origin day, scored when its actuals arrive."""
+
+    __tablename__ = "forecast_record"
+    __table_args__ = (Index("ix_forecast_record_ticker_origin", "ticker", "origin"),)
+
+    model_version_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("model_version.id", ondelete="CASCADE"),
+        primary_key=True,
+    )
+    # The last bar the forecast saw (its data_as_of).
+    origin: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    ticker: Mapped[str] = mapped_column(String(15))
+    dates: Mapped[list[str]] = mapped_column(JSON)
+    values: Mapped[list[float]] = mapped_column(JSON)
+    last_close: Mapped[float] = mapped_column(Float)
+    # {level: {"lower": [...], "upper": [...]}} for the levels the version reports.
+    intervals: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SchedulerLease(Base):
+    """Who runs the scheduler now: one holder per deployment, until the lease expires."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[dt.datetime]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import InvalidInput, ModelNotFound
 from app.db.tables import ModelVersion
+from app.forecasting import live
 from app.forecasting.predictors import PredictorCache
 from app.prices import store
 from app.prices.calendars import next_sessions
@@ -136,6 +137,34 @@ def _intervals(
     return per_point
 
 
+def remember(
+    session: Session,
+    row: ModelVersion,
+    origin: dt.date,
+    dates: Sequence[dt.date],
+    prices: np.ndarray,
+    closes: np.ndarray,
+) -> None:
+    """Keep the full-horizon forecast with its recorded intervals for live scoring."""
+    per_point = _intervals(row, live.RECORDED_LEVELS, prices, closes)
+    bounds = {
+        str(level): {
+            "lower": [p[i].lower for p in per_point],
+            "upper": [p[i].upper for p in per_point],
+        }
+        for i, level in enumerate(live.RECORDED_LEVELS)
+    }
+    live.record(
+        session,
+        row=row,
+        origin=origin,
+        dates=dates,
+        values=prices.tolist(),
+        last_close=float(closes[-1]),
+        intervals=bounds,
+    )
+
+
 def forecast(
     session: Session,
     *,
@@ -169,9 +198,11 @@ def forecast(
     predictor = cache.get(row.id, lambda: versions.onnx_bytes(session, version_id=row.id))
     origin = np.array([len(closes) - 1])
     scalers = FeatureScalers.from_dict(row.scalers)
-    prices = forecast_prices(closes, origin, config, scalers, predictor.predict)[0][:steps]
+    full = forecast_prices(closes, origin, config, scalers, predictor.predict)[0]
     as_of = bars.index[-1].date()
-    dates = next_sessions(row.calendar, as_of, steps)
+    full_dates = next_sessions(row.calendar, as_of, config.horizon)
+    remember(session, row, as_of, full_dates, full, closes)
+    prices, dates = full[:steps], full_dates[:steps]
     intervals = _intervals(row, sorted(set(levels)), prices, closes)
     return Forecast(
         ticker=ticker,

@@ -225,6 +225,18 @@ def running_jobs(session: Session, *, backend: str | None = None) -> list[Traini
     return list(session.scalars(query))
 
 
+def has_active_job(session: Session, *, ticker: str) -> bool:
+    """Whether any job of the ticker is queued or running."""
+    return (
+        session.scalar(
+            select(TrainingJob.id)
+            .where(TrainingJob.ticker == ticker, TrainingJob.status.in_(ACTIVE))
+            .limit(1)
+        )
+        is not None
+    )
+
+
 def jobs_running_on(session: Session, *, ticker: str) -> list[str]:
     """Ids of the jobs training on a ticker right now."""
     return list(

@@ -152,6 +152,71 @@ def load_sample(session: Session, *, calendar: str) -> ImportSummary:
     return import_csv(session, ticker=SAMPLE_TICKER, text=text, calendar=calendar)
 
 
+@dataclass(frozen=True)
+class RefreshSummary:
+    """What one refresh from the price source did."""
+
+    ticker: str
+    source: str
+    fetched: int  # bars the source returned (the overlap with stored bars included)
+    added: int  # days that were not stored before
+    last: dt.date | None  # the newest stored bar after the refresh
+    stored_rows: int
+
+
+def refresh(
+    session: Session,
+    *,
+    ticker: str,
+    source: PriceSource,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+) -> RefreshSummary:
+    """Fetch the bars since the newest stored one (a week of overlap, which the source may
+    have revised) and store them; all of history for a ticker with none. Raises the source's
+    PriceSourceError, counted by kind in /metrics."""
+    span = store.bar_range(session, ticker=ticker)
+    fetch_start = start
+    if span is not None:
+        fetch_start = span[1] - dt.timedelta(days=REFRESH_OVERLAP_DAYS)
+        if start is not None and start < span[0]:
+            fetch_start = start
+    try:
+        result = source.fetch(ticker, fetch_start, end)
+    except PriceSourceError as exc:
+        PRICE_SOURCE_ERRORS.labels(source.name, type(exc).__name__).inc()
+        raise
+    store.ensure_ticker(
+        session,
+        ticker=ticker,
+        calendar=result.calendar,
+        source=result.source,
+        timezone=result.timezone,
+    )
+    fetched = store.upsert_bars(session, ticker=ticker, frame=result.frame)
+    store.mark_refreshed(session, ticker=ticker, at=dt.datetime.now(dt.UTC))
+    after = store.bar_range(session, ticker=ticker)
+    assert after is not None
+    return RefreshSummary(
+        ticker=ticker,
+        source=source.name,
+        fetched=fetched,
+        added=after[2] - (span[2] if span else 0),
+        last=after[1],
+        stored_rows=after[2],
+    )
+
+
+def refresh_now(session: Session, *, ticker: str, source: PriceSource | None) -> RefreshSummary:
+    """POST /prices/{ticker}/refresh: a refresh asked for by a user."""
+    if source is None:
+        raise Conflict(
+            "No price source is configured (TICKERCAST_PRICE_SOURCE=none): import bars with "
+            f"PUT /prices/{ticker} instead."
+        )
+    return refresh(session, ticker=ticker, source=source)
+
+
 def refresh_bars(
     session: Session,
     *,
@@ -161,22 +226,19 @@ def refresh_bars(
     start: dt.date | None = None,
     end: dt.date | None = None,
 ) -> RefreshOutcome:
-    """Fetch new bars from the source into the table, then read the table for [start, end].
+    """A training job's prices: refresh from the source, then read the table for [start, end].
 
     Falls back to stored bars when the source fails; with nothing stored, TickerNotFound.
     """
-    note: str | None = None
     span = store.bar_range(session, ticker=ticker)
-    if source is not None:
-        fetch_start = start
-        if span is not None:
-            fetch_start = span[1] - dt.timedelta(days=REFRESH_OVERLAP_DAYS)
-            if start is not None and start < span[0]:
-                fetch_start = start
+    if source is None:
+        if span is None:
+            raise TickerNotFound(ticker)
+        note = "No price source configured; trained on the stored bars."
+    else:
         try:
-            result = source.fetch(ticker, fetch_start, end)
+            done = refresh(session, ticker=ticker, source=source, start=start, end=end)
         except PriceSourceError as exc:
-            PRICE_SOURCE_ERRORS.labels(source.name, type(exc).__name__).inc()
             if span is None:
                 raise TickerNotFound(ticker) from exc
             note = (
@@ -184,23 +246,7 @@ def refresh_bars(
                 f"{span[2]} stored bars ({span[0]} to {span[1]})."
             )
         else:
-            store.ensure_ticker(
-                session,
-                ticker=ticker,
-                calendar=result.calendar,
-                source=result.source,
-                timezone=result.timezone,
-            )
-            written = store.upsert_bars(session, ticker=ticker, frame=result.frame)
-            info = store.get_ticker(session, ticker=ticker)
-            if info is not None:
-                info.refreshed_at = dt.datetime.now(dt.UTC)
-            session.flush()
-            note = f"Refreshed {written} bars from {source.name}."
-    elif span is None:
-        raise TickerNotFound(ticker)
-    else:
-        note = "No price source configured; trained on the stored bars."
+            note = f"Refreshed {done.fetched} bars from {source.name}."
     frame = store.load_bars(session, ticker=ticker, start=start, end=end)
     if frame.empty:
         span = store.bar_range(session, ticker=ticker)

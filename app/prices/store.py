@@ -7,7 +7,7 @@ import hashlib
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from app.db.engine import upsert_into
@@ -102,6 +102,31 @@ def load_bars(
     frame["date"] = pd.to_datetime(frame["date"])
     frame = frame.set_index("date").sort_index()
     return frame.astype(float)
+
+
+def mark_refreshed(session: Session, *, ticker: str, at: dt.datetime) -> None:
+    """Record a successful refresh: the backoff of failed ones starts over."""
+    session.execute(
+        update(TickerInfo)
+        .where(TickerInfo.symbol == ticker)
+        .values(refreshed_at=at, refresh_failures=0, next_refresh_at=None, refresh_error=None)
+    )
+
+
+def mark_refresh_failed(session: Session, *, ticker: str, error: str, retry_at: dt.datetime) -> int:
+    """Record a failed refresh and when the next may try; returns the failures in a row."""
+    session.execute(
+        update(TickerInfo)
+        .where(TickerInfo.symbol == ticker)
+        .values(
+            refresh_failures=TickerInfo.refresh_failures + 1,
+            next_refresh_at=retry_at,
+            refresh_error=error,
+        )
+    )
+    return int(
+        session.scalar(select(TickerInfo.refresh_failures).where(TickerInfo.symbol == ticker)) or 0
+    )
 
 
 def delete_bars(

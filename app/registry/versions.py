@@ -231,6 +231,19 @@ def resolve_alias(session: Session, *, ticker: str, alias: str) -> ModelVersion 
     )
 
 
+def champions(session: Session) -> list[ModelVersion]:
+    """Every ticker's champion version (without blobs)."""
+    return list(
+        session.scalars(
+            select(ModelVersion)
+            .join(ModelAlias, ModelAlias.model_version_id == ModelVersion.id)
+            .where(ModelAlias.alias == CHAMPION)
+            .order_by(ModelVersion.ticker)
+            .options(*_without_blobs())
+        )
+    )
+
+
 def aliases_by_version(session: Session, *, ticker: str) -> dict[int, list[str]]:
     """Alias names per version number for a ticker."""
     rows = session.execute(

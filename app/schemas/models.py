@@ -52,6 +52,29 @@ class VersionDetail(VersionSummary):
     )
 
 
+class LiveAccuracyOut(BaseModel):
+    """How a version's served forecasts did once their actual closes arrived."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    ticker: str
+    version: int
+    since: dt.date | None = Field(description="First forecast origin counted (None: all)")
+    recorded: int = Field(description="Forecasts served and remembered (once per origin day)")
+    scored: int = Field(description="Of those, how many have at least one actual close")
+    points_scored: list[int] = Field(description="Actual closes scored, per horizon step")
+    mae: list[float | None] = Field(description="The model's MAE per step")
+    mae_naive: list[float | None]
+    mae_drift: list[float | None]
+    ratio_vs_naive: list[float | None] = Field(description="MAE / naive's MAE per step")
+    ratio_vs_drift: list[float | None]
+    skill_vs_naive: float | None = Field(description="1 - MAE / naive's MAE over all points")
+    skill_vs_drift: float | None
+    coverage: dict[str, float | None] = Field(
+        description="Per level (80, 95): share of actual closes inside the interval"
+    )
+
+
 class TickerModels(BaseModel):
     ticker: str
     versions: list[VersionSummary]

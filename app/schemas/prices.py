@@ -40,6 +40,17 @@ class ImportOut(BaseModel):
     )
 
 
+class RefreshOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    ticker: str
+    source: str = Field(description="The price source asked (yfinance)")
+    fetched: int = Field(description="Bars the source returned, the week of overlap included")
+    added: int = Field(description="Days that were not stored before")
+    last: dt.date | None = Field(description="The newest stored bar now")
+    stored_rows: int
+
+
 class DeleteOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

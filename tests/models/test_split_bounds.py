@@ -1,6 +1,5 @@
 """split_bounds: time-ordered fractions of a series."""
 
-
 from models.windows import split_bounds
 
 

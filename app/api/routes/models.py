@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response, status
 from app.api.auth import AdminCaller, ReadCaller
 from app.api.deps import SessionDep
 from app.api.docs import READ, errors
-from app.forecasting import backtests
+from app.forecasting import backtests, live
 from app.registry import versions
 from app.schemas.common import (
     MAX_OFFSET,
@@ -23,6 +23,7 @@ from app.schemas.models import (
     AliasOut,
     AliasRequest,
     BacktestOut,
+    LiveAccuracyOut,
     TickerModels,
     VersionDetail,
     VersionSummary,
@@ -102,6 +103,30 @@ def get_backtest(
     if "text/csv" in request.headers.get("accept", ""):
         return Response(backtests.to_csv(report.windows, levels), media_type="text/csv")
     return BacktestOut.model_validate(report)
+
+
+@router.get(
+    "/{ticker}/live-accuracy",
+    operation_id="live_accuracy_get",
+    response_model=LiveAccuracyOut,
+    responses=errors(*READ, 404),
+)
+def get_live_accuracy(
+    ticker: TickerPath,
+    session: SessionDep,
+    _caller: ReadCaller,
+    version: Annotated[
+        int | None, Query(ge=1, le=MAX_VERSION, description="Version (default: champion)")
+    ] = None,
+    days: Annotated[
+        int | None, Query(ge=1, le=3650, description="Only forecasts made in the last N days")
+    ] = None,
+) -> LiveAccuracyOut:
+    """How the served forecasts did once their actual closes arrived: MAE against naive and
+    drift per step, and interval coverage, with how many forecasts were scored."""
+    return LiveAccuracyOut.model_validate(
+        live.live_accuracy(session, ticker=ticker, version=version, days=days)
+    )
 
 
 @router.put(

@@ -13,8 +13,9 @@ from app.api.docs import READ, WRITE, errors
 from app.api.ratelimit import limited
 from app.core.errors import InvalidInput, TickercastError
 from app.prices import service
+from app.prices.sources import configured_source
 from app.schemas.common import Day, TickerPath
-from app.schemas.prices import BarOut, DeleteOut, ImportOut, PricesOut
+from app.schemas.prices import BarOut, DeleteOut, ImportOut, PricesOut, RefreshOut
 from models.numbers import finite_or_none
 
 router = APIRouter(prefix="/prices", tags=["prices"])
@@ -103,6 +104,24 @@ async def import_prices(
         strict=strict,
     )
     return ImportOut.model_validate(summary)
+
+
+@router.post(
+    "/{ticker}/refresh",
+    operation_id="prices_refresh",
+    response_model=RefreshOut,
+    responses=errors(*WRITE, 409, 429, 502),
+)
+def refresh_prices(
+    ticker: TickerPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    _caller: Annotated[Caller, Depends(limited("import"))],
+) -> RefreshOut:
+    """Fetch the bars since the newest stored one from the price source (yfinance) and store
+    them; forecasts move forward at once (their `data_as_of` shows it)."""
+    summary = service.refresh_now(session, ticker=ticker, source=configured_source(settings))
+    return RefreshOut.model_validate(summary)
 
 
 @router.get(
