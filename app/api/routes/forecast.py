@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from app.api.auth import ReadCaller
 from app.api.deps import PredictorsDep, SessionDep
 from app.api.docs import READ, errors
+from app.api.examples import FORECAST, ok
 from app.forecasting import service
 from app.schemas.common import MAX_VERSION, AliasName, LevelsQuery, TickerPath, levels_or_default
 from app.schemas.forecast import ForecastOut
@@ -20,7 +21,7 @@ router = APIRouter(tags=["forecast"])
     "/forecast/{ticker}",
     operation_id="forecast_get",
     response_model=ForecastOut,
-    responses=errors(*READ, 404),
+    responses={**ok(FORECAST), **errors(*READ, 404)},
 )
 def get_forecast(
     ticker: TickerPath,

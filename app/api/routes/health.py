@@ -6,13 +6,19 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.api.deps import SettingsDep
+from app.api.examples import ok
 from app.db import migrate
 from app.schemas.health import Health, Readiness
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", operation_id="health_live", response_model=Health)
+@router.get(
+    "/healthz",
+    operation_id="health_live",
+    response_model=Health,
+    responses=ok({"status": "ok"}),
+)
 def healthz() -> Health:
     """The process is up."""
     return Health(status="ok")
@@ -22,7 +28,10 @@ def healthz() -> Health:
     "/readyz",
     operation_id="health_ready",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "Not ready: the body says what is not"}},
+    responses={
+        **ok({"status": "ready", "database": "ok", "revision": "0006", "head": "0006"}),
+        503: {"model": Readiness, "description": "Not ready: the body says what is not"},
+    },
 )
 def readyz(settings: SettingsDep) -> Readiness | JSONResponse:
     """The database answers and its schema is at the migration head."""

@@ -9,6 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Path, Query
 from app.api.auth import ReadCaller, WriteCaller
 from app.api.deps import BackendDep, SessionDep
 from app.api.docs import READ, errors
+from app.api.examples import JOB, ok
 from app.jobs import service as jobs
 from app.jobs.status import JobStatus
 from app.schemas.common import MAX_OFFSET, Ticker
@@ -19,7 +20,12 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 JobId = Annotated[str, Path(min_length=1, max_length=64, description="The job's id")]
 
 
-@router.get("", operation_id="jobs_list", response_model=list[JobOut], responses=errors(*READ))
+@router.get(
+    "",
+    operation_id="jobs_list",
+    response_model=list[JobOut],
+    responses={**ok([JOB]), **errors(*READ)},
+)
 def list_jobs(
     session: SessionDep,
     _caller: ReadCaller,
@@ -34,7 +40,10 @@ def list_jobs(
 
 
 @router.get(
-    "/{job_id}", operation_id="job_get", response_model=JobOut, responses=errors(*READ, 404)
+    "/{job_id}",
+    operation_id="job_get",
+    response_model=JobOut,
+    responses={**ok(JOB), **errors(*READ, 404)},
 )
 def get_job(job_id: JobId, session: SessionDep, _caller: ReadCaller) -> JobOut:
     """A training job's status, progress, error and resulting version."""
@@ -45,7 +54,7 @@ def get_job(job_id: JobId, session: SessionDep, _caller: ReadCaller) -> JobOut:
     "/{job_id}",
     operation_id="job_cancel",
     response_model=JobOut,
-    responses=errors(*READ, 404, 409),
+    responses={**ok({**JOB, "cancel_requested": True}), **errors(*READ, 404, 409)},
 )
 def cancel_job(
     job_id: JobId,

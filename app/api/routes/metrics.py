@@ -16,7 +16,15 @@ router = APIRouter(tags=["health"])
     operation_id="metrics_get",
     response_class=Response,
     responses={
-        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        200: {
+            "content": {
+                "text/plain": {
+                    "schema": {"type": "string"},
+                    "example": "# TYPE tickercast_training_queue_depth gauge\n"
+                    'tickercast_training_queue_depth{backend="local"} 0.0\n',
+                }
+            }
+        },
         **errors(503),
     },
 )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 
 from app.api.auth import AdminCaller, ReadCaller
 from app.api.deps import SessionDep
 from app.api.docs import READ, errors
+from app.api.examples import BACKTEST, LIVE, VERSION, ok
 from app.forecasting import backtests, live
 from app.registry import versions
 from app.schemas.common import (
@@ -35,7 +36,10 @@ VersionPath = Annotated[int, Path(ge=1, le=MAX_VERSION, description="Version num
 
 
 @router.get(
-    "", operation_id="models_list", response_model=list[VersionSummary], responses=errors(*READ)
+    "",
+    operation_id="models_list",
+    response_model=list[VersionSummary],
+    responses={**ok([VERSION]), **errors(*READ)},
 )
 def list_models(
     session: SessionDep,
@@ -52,7 +56,7 @@ def list_models(
     "/{ticker}",
     operation_id="model_versions",
     response_model=TickerModels,
-    responses=errors(*READ, 404),
+    responses={**ok({"ticker": "^GSPC", "versions": [VERSION]}), **errors(*READ, 404)},
 )
 def list_ticker_versions(
     ticker: TickerPath, session: SessionDep, _caller: ReadCaller
@@ -66,7 +70,10 @@ def list_ticker_versions(
     "/{ticker}/versions/{version}",
     operation_id="version_get",
     response_model=VersionDetail,
-    responses=errors(*READ, 404),
+    responses={
+        **ok(VERSION, description="The version, its config, metrics and provenance"),
+        **errors(*READ, 404),
+    },
 )
 def get_version(
     ticker: TickerPath, version: VersionPath, session: SessionDep, _caller: ReadCaller
@@ -82,7 +89,17 @@ def get_version(
     operation_id="backtest_get",
     response_model=BacktestOut,
     responses={
-        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        200: {
+            "content": {
+                "application/json": {"example": BACKTEST},
+                "text/csv": {
+                    "schema": {"type": "string"},
+                    "example": "origin,as_of,step,date,actual,model,naive,drift,lower_80,upper_80\n"
+                    "2016-01-04,2015-12-31,1,2016-01-04,2012.66,2043.1,2043.94,2044.03,2018.0,"
+                    "2068.5\n",
+                },
+            }
+        },
         **errors(*READ, 404),
     },
 )
@@ -109,7 +126,7 @@ def get_backtest(
     "/{ticker}/live-accuracy",
     operation_id="live_accuracy_get",
     response_model=LiveAccuracyOut,
-    responses=errors(*READ, 404),
+    responses={**ok(LIVE), **errors(*READ, 404)},
 )
 def get_live_accuracy(
     ticker: TickerPath,
@@ -133,12 +150,12 @@ def get_live_accuracy(
     "/{ticker}/aliases/{alias}",
     operation_id="alias_set",
     response_model=AliasOut,
-    responses=errors(*READ, 404),
+    responses={**ok({"ticker": "^GSPC", "alias": "champion", "version": 3}), **errors(*READ, 404)},
 )
 def put_alias(
     ticker: TickerPath,
     alias: AliasPath,
-    body: AliasRequest,
+    body: Annotated[AliasRequest, Body(openapi_examples={"v3": {"value": {"version": 3}}})],
     session: SessionDep,
     _caller: AdminCaller,
 ) -> AliasOut:

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api.auth import AdminCaller, Caller, ReadCaller
 from app.api.deps import SessionDep, SettingsDep
 from app.api.docs import READ, WRITE, errors
+from app.api.examples import ok
 from app.api.ratelimit import limited
 from app.core.errors import InvalidInput, TickercastError
 from app.prices import service
@@ -74,7 +75,20 @@ async def _csv_bytes(request: Request) -> bytes:
     operation_id="prices_import",
     response_model=ImportOut,
     openapi_extra=CSV_REQUEST_BODY,
-    responses=errors(*WRITE, 415, 429),
+    responses={
+        **ok(
+            {
+                "ticker": "^GSPC",
+                "rows": 2,
+                "first": "2018-12-28",
+                "last": "2018-12-31",
+                "stored_rows": 5031,
+                "implausible": 0,
+                "implausible_examples": [],
+            }
+        ),
+        **errors(*WRITE, 415, 429),
+    },
 )
 async def import_prices(
     ticker: TickerPath,
@@ -110,7 +124,19 @@ async def import_prices(
     "/{ticker}/refresh",
     operation_id="prices_refresh",
     response_model=RefreshOut,
-    responses=errors(*WRITE, 409, 429, 502),
+    responses={
+        **ok(
+            {
+                "ticker": "^GSPC",
+                "source": "yfinance",
+                "fetched": 24,
+                "added": 19,
+                "last": "2018-12-31",
+                "stored_rows": 5031,
+            }
+        ),
+        **errors(*WRITE, 409, 429, 502),
+    },
 )
 def refresh_prices(
     ticker: TickerPath,
@@ -125,7 +151,30 @@ def refresh_prices(
 
 
 @router.get(
-    "/{ticker}", operation_id="prices_get", response_model=PricesOut, responses=errors(*READ, 404)
+    "/{ticker}",
+    operation_id="prices_get",
+    response_model=PricesOut,
+    responses={
+        **ok(
+            {
+                "ticker": "^GSPC",
+                "calendar": "XNYS",
+                "count": 1,
+                "bars": [
+                    {
+                        "date": "2018-12-31",
+                        "open": 2498.94,
+                        "high": 2509.24,
+                        "low": 2482.82,
+                        "close": 2506.85,
+                        "adj_close": 2506.85,
+                        "volume": 3442870000.0,
+                    }
+                ],
+            }
+        ),
+        **errors(*READ, 404),
+    },
 )
 def get_prices(
     ticker: TickerPath,
@@ -155,7 +204,10 @@ def get_prices(
     "/{ticker}",
     operation_id="prices_delete",
     response_model=DeleteOut,
-    responses=errors(*READ, 404, 409),
+    responses={
+        **ok({"ticker": "^GSPC", "deleted": 3, "stored_rows": 5028}),
+        **errors(*READ, 404, 409),
+    },
 )
 def delete_prices(
     ticker: TickerPath,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from app.api.auth import ReadCaller
 from app.api.deps import SessionDep
 from app.api.docs import READ, errors
+from app.api.examples import ok
 from app.prices import store
 from app.schemas.common import MAX_OFFSET
 from app.schemas.tickers import TickerOut
@@ -17,7 +18,24 @@ router = APIRouter(tags=["prices"])
 
 
 @router.get(
-    "/tickers", operation_id="tickers_list", response_model=list[TickerOut], responses=errors(*READ)
+    "/tickers",
+    operation_id="tickers_list",
+    response_model=list[TickerOut],
+    responses={
+        **ok(
+            [
+                {
+                    "ticker": "^GSPC",
+                    "calendar": "XNYS",
+                    "source": "csv",
+                    "first": "1999-01-04",
+                    "last": "2018-12-31",
+                    "bars": 5031,
+                }
+            ]
+        ),
+        **errors(*READ),
+    },
 )
 def list_tickers(
     session: SessionDep,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Response, status
+from fastapi import APIRouter, BackgroundTasks, Body, Depends, Header, Response, status
 
+from app.api import examples
 from app.api.auth import Caller
 from app.api.deps import BackendDep, SessionDep, SettingsDep
 from app.api.docs import WRITE, errors
+from app.api.examples import ok
 from app.api.ratelimit import limited
 from app.jobs import service as jobs
 from app.schemas.jobs import JobOut, TrainRequest
@@ -22,6 +24,7 @@ router = APIRouter(tags=["training"])
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
     responses={
+        **ok({**examples.JOB, "status": "queued", "progress": {}}, 202),
         200: {
             "model": JobOut,
             "description": "The same request is already queued or running, or this "
@@ -31,7 +34,18 @@ router = APIRouter(tags=["training"])
     },
 )
 def start_training(
-    body: TrainRequest,
+    body: Annotated[
+        TrainRequest,
+        Body(
+            openapi_examples={
+                "ensemble": {"summary": "An LSTM ensemble", "value": examples.TRAIN_REQUEST},
+                "quick": {
+                    "summary": "A quick single GRU",
+                    "value": {"ticker": "^GSPC", "model_type": "gru", "epochs": 3, "ensemble": 1},
+                },
+            }
+        ),
+    ],
     session: SessionDep,
     settings: SettingsDep,
     backend: BackendDep,
