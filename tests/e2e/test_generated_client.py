@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ GENERATOR = Path(sys.executable).parent / "openapi-python-client"
 
 
 @pytest.fixture(scope="module")
-def client_package(live_service: LiveService, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def client_package(
+    live_service: LiveService, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
     """The generated package, on sys.path, from the schema the running service serves."""
     root = tmp_path_factory.mktemp("generated")
     schema = root / "openapi.json"
