@@ -10,7 +10,7 @@ PORT ?= 8000
 export TICKERCAST_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export TICKERCAST_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install migrate sample serve lint bench clean
+.PHONY: run test install migrate sample serve lint bench images clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,12 +38,17 @@ test: install
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check app models tests bench migrations
-	$(BIN)/ruff format --check app models tests bench migrations
-	$(BIN)/mypy app models
+	$(BIN)/ruff check app models tests bench migrations deploy
+	$(BIN)/ruff format --check app models tests bench migrations deploy
+	$(BIN)/mypy app models deploy
 
 bench: install
 	$(BIN)/python -m bench.run
+
+# The container images, with Docker where an engine answers, else with buildah on a Debian base
+# built here once (deploy/images.py). It does not use the virtual environment.
+images:
+	$(PYTHON) -m deploy.images
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

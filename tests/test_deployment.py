@@ -1,6 +1,6 @@
-"""The container files, checked as far as a machine without a Docker engine can: the compose
-services and their order, health checks, scalable workers, settings that exist and are
-documented, commands the CLI accepts, and Dockerfile targets that install what they should."""
+"""The container files, checked without building an image: the compose services and their
+order, health checks, scalable workers, settings that exist and are documented, commands the
+CLI accepts, and Dockerfile targets that install what they should."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import yaml
 
 from app.cli import build_parser
 from app.core.config import Settings
+from deploy import images
 
 REPO = Path(__file__).resolve().parents[1]
 INTERPOLATION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::?[-?][^}]*)?\}")
@@ -58,10 +59,12 @@ class Stage:
 
 @cache
 def dockerfile() -> dict[str, Stage]:
-    """The Dockerfile's stages by name, continuation lines joined."""
+    """The Dockerfile's stages by name, continuation lines joined, build arguments of FROM
+    lines at their defaults."""
     text = re.sub(r"\\\n\s*", " ", (REPO / "Dockerfile").read_text())
     stages: dict[str, Stage] = {}
     current: Stage | None = None
+    global_args: dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
@@ -69,9 +72,13 @@ def dockerfile() -> dict[str, Stage]:
         keyword, _, args = line.partition(" ")
         if keyword.upper() == "FROM":
             source, _, name = args.partition(" AS ")
-            current = stages[name.strip()] = Stage(name.strip(), source.strip())
+            source = re.sub(r"\$\{(\w+)\}", lambda m: global_args[m.group(1)], source.strip())
+            current = stages[name.strip()] = Stage(name.strip(), source)
+        elif current is None:
+            assert keyword.upper() == "ARG", f"instruction before FROM: {line}"
+            arg, _, default = args.partition("=")
+            global_args[arg] = default
         else:
-            assert current is not None, f"instruction before FROM: {line}"
             current.instructions.append((keyword.upper(), args))
     return stages
 
@@ -161,7 +168,7 @@ def test_dockerfile_has_api_worker_and_local_targets_built_as_compose_asks() -> 
         if "build" in svc:
             assert svc["build"]["target"] in stages
     external = {s.source for s in stages.values() if s.source not in stages} - {"scratch"}
-    assert external == {"python:3.11.7-slim-bookworm"}, "one pinned base image"
+    assert external == {"python:3.11.7-slim-bookworm"}, "one pinned base image by default"
 
 
 def test_api_image_has_no_tensorflow_and_the_worker_image_has_it() -> None:
@@ -185,6 +192,27 @@ def test_images_run_as_a_user_and_install_dependencies_before_the_code(target: s
     argv = yaml.safe_load(cmd) if cmd.startswith("[") else shlex.split(cmd)
     if argv[0] == "tickercast":
         build_parser().parse_args(argv[1:])
+
+
+@pytest.mark.parametrize("service", ["api", "worker"])
+def test_compose_runs_the_images_with_their_own_commands(service: str) -> None:
+    spec = services()[service]
+    cmd = instructions(spec["build"]["target"], "CMD")[-1]
+    assert yaml.safe_load(cmd) == spec["command"]
+
+
+def test_every_pip_install_gets_the_build_secrets() -> None:
+    # Without them pip cannot reach the package index on machines that need a CA bundle or a
+    # mirror; as secrets they never land in a layer.
+    runs = [
+        args for stage in dockerfile().values() for kw, args in stage.instructions if kw == "RUN"
+    ]
+    pip_runs = [args for args in runs if "pip install" in args]
+    assert len(pip_runs) == 5
+    for args in pip_runs:
+        assert "--mount=type=secret,id=pip.conf,target=/etc/pip.conf" in args
+        assert "--mount=type=secret,id=pip-ca.crt " in args  # at /run/secrets/pip-ca.crt
+    assert images.PIP_CA == "/run/secrets/pip-ca.crt"
 
 
 @pytest.mark.parametrize("target", ["api", "local"])
