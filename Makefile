@@ -10,7 +10,7 @@ PORT ?= 8000
 export TICKERCAST_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export TICKERCAST_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install migrate sample serve lint bench images clean
+.PHONY: run test install migrate sample serve lint bench images image-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,9 +46,13 @@ bench: install
 	$(BIN)/python -m bench.run
 
 # The container images, with Docker where an engine answers, else with buildah on a Debian base
-# built here once (deploy/images.py). It does not use the virtual environment.
+# built here once (deploy/images.py); image-test starts them as docker-compose.yml does and runs
+# the README's curl flow (deploy/image_test.py). Neither uses the virtual environment.
 images:
 	$(PYTHON) -m deploy.images
+
+image-test: images
+	$(PYTHON) -m deploy.image_test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,7 @@
 """The container files, checked without building an image: the compose services and their
 order, health checks, scalable workers, settings that exist and are documented, commands the
-CLI accepts, and Dockerfile targets that install what they should."""
+CLI accepts, Dockerfile targets that install what they should, and a compose file that says
+what `make image-test` (deploy/image_test.py) runs from the built images."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
 from app.cli import build_parser
 from app.core.config import Settings
-from deploy import images
+from deploy import image_test, images
 
 REPO = Path(__file__).resolve().parents[1]
 INTERPOLATION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::?[-?][^}]*)?\}")
@@ -213,6 +215,46 @@ def test_every_pip_install_gets_the_build_secrets() -> None:
         assert "--mount=type=secret,id=pip.conf,target=/etc/pip.conf" in args
         assert "--mount=type=secret,id=pip-ca.crt " in args  # at /run/secrets/pip-ca.crt
     assert images.PIP_CA == "/run/secrets/pip-ca.crt"
+
+
+def test_image_test_starts_what_compose_starts_with_only_the_network_swapped() -> None:
+    """`make image-test` runs every service compose builds, with compose's command and
+    environment; only the hosts `postgres` and `redis` and the api's port are this machine's."""
+    variables = image_test.env_file(password="x", api_key="k")
+    # The test's .env changes only what a user sets in theirs (the key is for the API keys
+    # coming: compose passes it to the api once it names TICKERCAST_API_KEYS).
+    example = env_example()
+    changed = {k for k in variables if variables[k] != example.get(k)}
+    assert changed == {"POSTGRES_PASSWORD", "TICKERCAST_RQ_QUEUE_NAME", "TICKERCAST_API_KEYS"}
+    machine = image_test.Machine(
+        hosts={"postgres": "127.0.0.1:5432", "redis": "127.0.0.1:6379"},
+        paths={"postgres": "/scratch", "redis": "/15"},
+        api_port=18000,
+    )
+    started = image_test.plan(variables, machine)
+    assert tuple(started) == image_test.STARTED
+    assert set(started) == {name for name, spec in services().items() if "build" in spec}
+    for name, service in started.items():
+        spec = services()[name]
+        assert service.image == spec["image"]
+        command = list(spec["command"])
+        if name == "api":
+            command[command.index("--port") + 1] = "18000"
+        assert list(service.command) == command
+        # With .env.example's values, which are compose's defaults, and the test's queue.
+        expected = {key: with_defaults(str(value)) for key, value in spec["environment"].items()}
+        expected["TICKERCAST_RQ_QUEUE_NAME"] = variables["TICKERCAST_RQ_QUEUE_NAME"]
+        assert service.environment.keys() == expected.keys()
+        moved = {k for k in expected if service.environment[k] != expected[k]}
+        assert moved == {"TICKERCAST_DATABASE_URL", "TICKERCAST_REDIS_URL"}
+        for key in moved:
+            before, after = urlsplit(expected[key]), urlsplit(service.environment[key])
+            assert before.hostname in machine.hosts and after.hostname == "127.0.0.1"
+            assert (after.scheme, after.username, after.password) == (
+                before.scheme,
+                before.username,
+                before.password,
+            )
 
 
 @pytest.mark.parametrize("target", ["api", "local"])
