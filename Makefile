@@ -46,12 +46,14 @@ bench: install
 	$(BIN)/python -m bench.run
 
 # The container images, with Docker where an engine answers, else with buildah on a Debian base
-# built here once (deploy/images.py); image-test starts them as docker-compose.yml does and runs
-# the README's curl flow (deploy/image_test.py). Neither uses the virtual environment.
+# built here once (deploy/images.py); image-test builds them with buildah, whose images it runs,
+# starts them as docker-compose.yml does and runs the README's curl flow (deploy/image_test.py).
+# Neither uses the virtual environment.
 images:
 	$(PYTHON) -m deploy.images
 
-image-test: images
+image-test:
+	$(PYTHON) -m deploy.images --builder buildah
 	$(PYTHON) -m deploy.image_test
 
 clean:

@@ -464,7 +464,10 @@ def check_images() -> dict[str, dict[str, Any]]:
     for image in ("tickercast-api", "tickercast-worker"):
         record = inspect_image(image)
         if record is None:
-            raise Failed(f"no image {image} in buildah's storage: run `make images` first")
+            raise Failed(
+                f"no image {image} in buildah's storage: build it with "
+                "`python -m deploy.images --builder buildah` (as `make image-test` does)"
+            )
         records[image] = record
     return records
 
