@@ -27,6 +27,7 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -365,7 +366,7 @@ def delete_queue(queue: str, jobs: list[str]) -> None:
 
 def remove_leftovers() -> None:
     """Remove what earlier runs killed before their clean-up left behind: their processes,
-    containers, databases (with their jobs' keys in Redis) and the role one created."""
+    containers, databases (with their jobs' keys in Redis), the role one created, their logs."""
 
     def dead(name: str) -> bool:
         match = LEFTOVER.search(name)
@@ -399,6 +400,9 @@ def remove_leftovers() -> None:
     for role, run_name in (line.split() for line in roles.splitlines()):
         if dead(run_name):
             psql(f'DROP ROLE IF EXISTS "{role}"')
+    for logs in Path(tempfile.gettempdir()).glob("tickercast-image-test-*"):
+        if dead(logs.name):
+            shutil.rmtree(logs, ignore_errors=True)
 
 
 # --- The curl flow --------------------------------------------------------------------------
@@ -663,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGALRM, give_up)
         signal.signal(signal.SIGTERM, give_up)
         signal.alarm(args.timeout)
-        with tempfile.TemporaryDirectory(prefix="tickercast-image-test-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"{NAME}-") as tmp:
             with contextlib.ExitStack() as cleanup:
                 try:
                     image_test(Path(tmp), cleanup, report)
