@@ -3,7 +3,11 @@
 #   api     the HTTP API: FastAPI and ONNX Runtime, no TensorFlow (a small image)
 #   worker  `tickercast worker`: trains queued jobs from Redis, with TensorFlow (CPU)
 #   local   everything in one image: the single-machine default (SQLite, spawned training)
-FROM python:3.11.7-slim-bookworm AS base
+# The base is the pinned public Python image. Any Debian bookworm image with Python 3.11 as
+# `python` and `pip` on PATH will do: `make images` builds one from Debian's packages where the
+# public registry cannot be reached (deploy/debian-base.Containerfile).
+ARG BASE_IMAGE=python:3.11.7-slim-bookworm
+FROM ${BASE_IMAGE} AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 TICKERCAST_DATA_DIR=/data
 WORKDIR /srv/tickercast
@@ -19,16 +23,21 @@ COPY models /models
 COPY migrations /migrations
 COPY alembic.ini /
 
-# Dependencies in their own layers, so code edits do not reinstall them.
+# Dependencies in their own layers, so code edits do not reinstall them. pip takes the build
+# machine's index settings and CA bundle from two optional build secrets (`make images` passes
+# them; a plain `docker build` needs none); a secret never lands in a layer.
 FROM base AS api-deps
-RUN pip install -c constraints.txt . && pip uninstall -y tickercast
+RUN --mount=type=secret,id=pip.conf,target=/etc/pip.conf --mount=type=secret,id=pip-ca.crt \
+    pip install -c constraints.txt . && pip uninstall -y tickercast
 
 FROM base AS train-deps
-RUN pip install -c constraints.txt ".[train]" && pip uninstall -y tickercast
+RUN --mount=type=secret,id=pip.conf,target=/etc/pip.conf --mount=type=secret,id=pip-ca.crt \
+    pip install -c constraints.txt ".[train]" && pip uninstall -y tickercast
 
 FROM api-deps AS api
 COPY --from=source / ./
-RUN pip install --no-deps -c constraints.txt -e .
+RUN --mount=type=secret,id=pip.conf,target=/etc/pip.conf --mount=type=secret,id=pip-ca.crt \
+    pip install --no-deps -c constraints.txt -e .
 USER tickercast
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
@@ -38,13 +47,15 @@ CMD ["tickercast", "serve", "--host", "0.0.0.0", "--port", "8000", "--no-migrate
 
 FROM train-deps AS worker
 COPY --from=source / ./
-RUN pip install --no-deps -c constraints.txt -e .
+RUN --mount=type=secret,id=pip.conf,target=/etc/pip.conf --mount=type=secret,id=pip-ca.crt \
+    pip install --no-deps -c constraints.txt -e .
 USER tickercast
 CMD ["tickercast", "worker"]
 
 FROM train-deps AS local
 COPY --from=source / ./
-RUN pip install --no-deps -c constraints.txt -e .
+RUN --mount=type=secret,id=pip.conf,target=/etc/pip.conf --mount=type=secret,id=pip-ca.crt \
+    pip install --no-deps -c constraints.txt -e .
 USER tickercast
 EXPOSE 8000
 VOLUME ["/data"]

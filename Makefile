@@ -10,7 +10,7 @@ PORT ?= 8000
 export TICKERCAST_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export TICKERCAST_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install migrate sample serve lint bench clean
+.PHONY: run test install migrate sample serve lint bench images image-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,12 +38,23 @@ test: install
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check app models tests bench migrations
-	$(BIN)/ruff format --check app models tests bench migrations
-	$(BIN)/mypy  # app, models, tests, bench and migrations (pyproject.toml)
+	$(BIN)/ruff check app models tests bench migrations deploy
+	$(BIN)/ruff format --check app models tests bench migrations deploy
+	$(BIN)/mypy  # app, models, tests, bench, migrations and deploy (pyproject.toml)
 
 bench: install
 	$(BIN)/python -m bench.run
+
+# The container images, with Docker where an engine answers, else with buildah on a Debian base
+# built here once (deploy/images.py); image-test builds them with buildah, whose images it runs,
+# starts them as docker-compose.yml does and runs the README's curl flow (deploy/image_test.py).
+# Neither uses the virtual environment.
+images:
+	$(PYTHON) -m deploy.images
+
+image-test:
+	$(PYTHON) -m deploy.images --builder buildah
+	$(PYTHON) -m deploy.image_test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

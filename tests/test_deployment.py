@@ -1,6 +1,7 @@
-"""The container files, checked as far as a machine without a Docker engine can: the compose
-services and their order, health checks, scalable workers, settings that exist and are
-documented, commands the CLI accepts, and Dockerfile targets that install what they should."""
+"""The container files, checked without building an image: the compose services and their
+order, health checks, scalable workers, settings that exist and are documented, commands the
+CLI accepts, Dockerfile targets that install what they should, and a compose file that says
+what `make image-test` (deploy/image_test.py) runs from the built images."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
 from app.cli import build_parser
 from app.core.config import Settings
+from deploy import image_test, images
 
 REPO = Path(__file__).resolve().parents[1]
 INTERPOLATION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::?[-?][^}]*)?\}")
@@ -44,7 +47,8 @@ def with_defaults(value: str) -> str:
 
     def default(match: re.Match[str]) -> str:
         text = match.group(0)
-        return text.split(":-", 1)[1][:-1] if ":-" in text else "x"
+        # A required secret stands for one long enough to be valid (API keys: 16 characters).
+        return text.split(":-", 1)[1][:-1] if ":-" in text else "x" * 16
 
     return INTERPOLATION.sub(default, value)
 
@@ -58,10 +62,12 @@ class Stage:
 
 @cache
 def dockerfile() -> dict[str, Stage]:
-    """The Dockerfile's stages by name, continuation lines joined."""
+    """The Dockerfile's stages by name, continuation lines joined, build arguments of FROM
+    lines at their defaults."""
     text = re.sub(r"\\\n\s*", " ", (REPO / "Dockerfile").read_text())
     stages: dict[str, Stage] = {}
     current: Stage | None = None
+    global_args: dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
@@ -69,9 +75,13 @@ def dockerfile() -> dict[str, Stage]:
         keyword, _, args = line.partition(" ")
         if keyword.upper() == "FROM":
             source, _, name = args.partition(" AS ")
-            current = stages[name.strip()] = Stage(name.strip(), source.strip())
+            source = re.sub(r"\$\{(\w+)\}", lambda m: global_args[m.group(1)], source.strip())
+            current = stages[name.strip()] = Stage(name.strip(), source)
+        elif current is None:
+            assert keyword.upper() == "ARG", f"instruction before FROM: {line}"
+            arg, _, default = args.partition("=")
+            global_args[arg] = default
         else:
-            assert current is not None, f"instruction before FROM: {line}"
             current.instructions.append((keyword.upper(), args))
     return stages
 
@@ -89,9 +99,9 @@ def instructions(target: str, keyword: str) -> list[str]:
     return [args for stage in lineage(target) for kw, args in stage.instructions if kw == keyword]
 
 
-def test_compose_runs_postgres_redis_a_migration_the_api_and_workers() -> None:
+def test_compose_runs_postgres_redis_a_migration_the_api_workers_and_a_scheduler() -> None:
     svc = services()
-    assert set(svc) == {"postgres", "redis", "migrate", "api", "worker"}
+    assert set(svc) == {"postgres", "redis", "migrate", "api", "worker", "scheduler"}
     for name in ("postgres", "redis"):
         assert svc[name]["healthcheck"]["test"], f"{name} has no health check"
         assert re.search(r":\d+\.\d+", svc[name]["image"]), f"{name} image is not pinned"
@@ -103,6 +113,17 @@ def test_compose_runs_postgres_redis_a_migration_the_api_and_workers() -> None:
             "redis": {"condition": "service_healthy"},
         }
     assert [p.split(":")[-1] for p in svc["api"]["ports"]] == ["8000"]
+    # The scheduler runs from the api image that the api service builds: no TensorFlow in it.
+    assert svc["scheduler"]["image"] == svc["api"]["image"] and "build" not in svc["scheduler"]
+    assert svc["scheduler"]["depends_on"] == {
+        "migrate": {"condition": "service_completed_successfully"}
+    }
+
+
+def test_the_containers_need_an_api_key() -> None:
+    env = services()["api"]["environment"]
+    assert env["TICKERCAST_API_KEYS"].startswith("${TICKERCAST_API_KEYS:?")
+    assert env_example()["TICKERCAST_API_KEYS"] == "", "no key ships in the example"
 
 
 def test_worker_can_be_scaled_and_data_lives_on_named_volumes() -> None:
@@ -145,7 +166,7 @@ def test_every_variable_compose_reads_is_documented_in_env_example() -> None:
     assert documented["POSTGRES_PASSWORD"] == "", "no password ships in the example"
 
 
-@pytest.mark.parametrize("service", ["migrate", "api", "worker"])
+@pytest.mark.parametrize("service", ["migrate", "api", "worker", "scheduler"])
 def test_compose_commands_are_commands_the_cli_accepts(service: str) -> None:
     command = services()[service]["command"]
     assert command[0] == "tickercast"
@@ -161,7 +182,7 @@ def test_dockerfile_has_api_worker_and_local_targets_built_as_compose_asks() -> 
         if "build" in svc:
             assert svc["build"]["target"] in stages
     external = {s.source for s in stages.values() if s.source not in stages} - {"scratch"}
-    assert external == {"python:3.11.7-slim-bookworm"}, "one pinned base image"
+    assert external == {"python:3.11.7-slim-bookworm"}, "one pinned base image by default"
 
 
 def test_api_image_has_no_tensorflow_and_the_worker_image_has_it() -> None:
@@ -185,6 +206,69 @@ def test_images_run_as_a_user_and_install_dependencies_before_the_code(target: s
     argv = yaml.safe_load(cmd) if cmd.startswith("[") else shlex.split(cmd)
     if argv[0] == "tickercast":
         build_parser().parse_args(argv[1:])
+
+
+@pytest.mark.parametrize("service", ["api", "worker"])
+def test_compose_runs_the_images_with_their_own_commands(service: str) -> None:
+    spec = services()[service]
+    cmd = instructions(spec["build"]["target"], "CMD")[-1]
+    assert yaml.safe_load(cmd) == spec["command"]
+
+
+def test_every_pip_install_gets_the_build_secrets() -> None:
+    # Without them pip cannot reach the package index on machines that need a CA bundle or a
+    # mirror; as secrets they never land in a layer.
+    runs = [
+        args for stage in dockerfile().values() for kw, args in stage.instructions if kw == "RUN"
+    ]
+    pip_runs = [args for args in runs if "pip install" in args]
+    assert len(pip_runs) == 5
+    for args in pip_runs:
+        assert "--mount=type=secret,id=pip.conf,target=/etc/pip.conf" in args
+        assert "--mount=type=secret,id=pip-ca.crt " in args  # at /run/secrets/pip-ca.crt
+    assert images.PIP_CA == "/run/secrets/pip-ca.crt"
+
+
+def test_image_test_starts_what_compose_starts_with_only_the_network_swapped() -> None:
+    """`make image-test` runs every service compose builds, with compose's command and
+    environment; only the hosts `postgres` and `redis` and the api's port are this machine's."""
+    variables = image_test.env_file(password="x" * 16, api_key="k" * 16)
+    # The test's .env changes only what a user sets in theirs: the password, the API key (which
+    # curl then sends), and a queue of the run's own.
+    example = env_example()
+    changed = {k for k in variables if variables[k] != example.get(k)}
+    assert changed == {"POSTGRES_PASSWORD", "TICKERCAST_RQ_QUEUE_NAME", "TICKERCAST_API_KEYS"}
+    machine = image_test.Machine(
+        hosts={"postgres": "127.0.0.1:5432", "redis": "127.0.0.1:6379"},
+        paths={"postgres": "/scratch", "redis": "/15"},
+        api_port=18000,
+    )
+    started = image_test.plan(variables, machine)
+    assert tuple(started) == image_test.STARTED
+    assert set(started) == {name for name, spec in services().items() if "build" in spec}
+    for name, service in started.items():
+        spec = services()[name]
+        assert service.image == spec["image"]
+        command = list(spec["command"])
+        if name == "api":
+            command[command.index("--port") + 1] = "18000"
+        assert list(service.command) == command
+        # With .env.example's values, which are compose's defaults, and the test's queue.
+        expected = {key: with_defaults(str(value)) for key, value in spec["environment"].items()}
+        expected["TICKERCAST_RQ_QUEUE_NAME"] = variables["TICKERCAST_RQ_QUEUE_NAME"]
+        assert service.environment.keys() == expected.keys()
+        # The test's own API key, in place of the example's placeholder.
+        expected["TICKERCAST_API_KEYS"] = variables["TICKERCAST_API_KEYS"]
+        moved = {k for k in expected if service.environment[k] != expected[k]}
+        assert moved == {"TICKERCAST_DATABASE_URL", "TICKERCAST_REDIS_URL"}
+        for key in moved:
+            before, after = urlsplit(expected[key]), urlsplit(service.environment[key])
+            assert before.hostname in machine.hosts and after.hostname == "127.0.0.1"
+            assert (after.scheme, after.username, after.password) == (
+                before.scheme,
+                before.username,
+                before.password,
+            )
 
 
 @pytest.mark.parametrize("target", ["api", "local"])
