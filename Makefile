@@ -10,7 +10,7 @@ PORT ?= 8000
 export TICKERCAST_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export TICKERCAST_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install migrate sample serve lint bench images image-test clean
+.PHONY: run test install migrate sample serve lint bench bench-serve images image-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ images:
 image-test:
 	$(PYTHON) -m deploy.images --builder buildah
 	$(PYTHON) -m deploy.image_test
+
+# Serving speed, each figure against a reference in the same run (needs wrk: apt-get install wrk).
+bench-serve: install
+	$(BIN)/python -m bench.serve
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

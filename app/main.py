@@ -7,16 +7,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from app import web
 from app.api.body_limit import BodyLimit
 from app.api.errors import install_error_handlers
 from app.api.ratelimit import RateLimiter
 from app.api.router import api_router
+from app.api.routes.forecast_cached import CachedForecasts
 from app.core.config import Settings, get_settings
+from app.forecasting.cache import ForecastCache
 from app.forecasting.predictors import PredictorCache
 from app.jobs.backends import make_backend
 from app.observability import setup as observability
+from app.prices.calendars import get_calendar
 
 log = logging.getLogger("tickercast")
 
@@ -28,6 +32,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Build the default exchange calendar before taking requests: its first construction
+        # holds the GIL for up to a second, which would stall every request of the first import
+        # or forecast.
+        await run_in_threadpool(get_calendar, settings.default_calendar)
         if settings.job_supervisor:
             backend.start()
         try:
@@ -47,9 +55,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.database_url = settings.resolved_database_url()
     app.state.backend = backend
     app.state.predictors = PredictorCache(settings.onnx_cache_size, settings.onnx_threads)
+    app.state.forecasts = ForecastCache(settings.forecast_cache_size)
     app.state.rate_limiter = RateLimiter(settings)
+    # Added first, so innermost: timed, logged and given its request id like any route.
+    app.add_middleware(CachedForecasts, state=app.state)
     app.add_middleware(
         BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
     )

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from bench import inference, model_quality
+from bench.serve import MARKER as SERVING
 from models.config import TrainingConfig
 
 OUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
@@ -51,6 +52,9 @@ def main() -> None:
         f"{os.getloadavg()[0]:.1f} at the end: the cores are shared, so seconds are noisy). "
         "Every figure is a ratio against a reference measured in the same run.\n"
     )
+    # `make bench-serve` writes its own section: keep it.
+    kept = OUT.read_text().partition(SERVING) if OUT.exists() else ("", "", "")
+    serving = f"\n{kept[1]}{kept[2]}" if kept[1] else ""
     OUT.write_text(
         header
         + "\n## Forecast quality on the shipped series (`python -m bench.model_quality`)\n"
@@ -59,6 +63,7 @@ def main() -> None:
         + quality
         + "\n## Inference per forecast (`python -m bench.inference`)\n\n"
         + speed
+        + serving
     )
     print(OUT.read_text())
 

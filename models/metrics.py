@@ -198,6 +198,11 @@ class Timings(_Stored):
     export_seconds: float  # Keras file and ONNX graph
     parity_seconds: float
     backtest_seconds: float  # calibration, validation and test scoring, members' own scores
+    # The service's steps around train(), recorded by a training job (None for train() alone
+    # and for versions trained before they were timed).
+    prices_seconds: float | None = None  # refreshing and reading the bars
+    gate_seconds: float | None = None  # the champion decision (re-runs the sitting champion)
+    register_seconds: float | None = None  # storing the version and moving the alias
 
 
 class DieboldMariano(_Stored):

@@ -153,6 +153,17 @@ class _StopBetweenBatches(keras.callbacks.Callback):
             self.progress.stop_if_asked()
 
 
+def set_threads(intra_op: int, inter_op: int = 1) -> bool:
+    """Cap TensorFlow's thread pools for this process; False when TensorFlow already ran an op
+    (the pools are fixed from then on, so the first call in a process wins)."""
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+    except RuntimeError:
+        return False
+    return True
+
+
 def library_versions() -> dict[str, str]:
     """Return the versions that produced an artefact, so a registry can tell them apart."""
     return {

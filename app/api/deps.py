@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.db.engine import session_scope
-from app.forecasting.predictors import PredictorCache
 from app.jobs.backends import JobBackend
 
 
-def get_app_settings(request: Request) -> Settings:
+# The plain getters are `async def`: a `def` dependency costs a worker-thread hop per request.
+async def get_app_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     return request.app.state.settings  # type: ignore[no-any-return]
 
@@ -34,17 +34,9 @@ def get_session(settings: SettingsDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_backend(request: Request) -> JobBackend:
+async def get_backend(request: Request) -> JobBackend:
     """The job backend started with the app."""
     return request.app.state.backend  # type: ignore[no-any-return]
 
 
 BackendDep = Annotated[JobBackend, Depends(get_backend)]
-
-
-def get_predictors(request: Request) -> PredictorCache:
-    """The ONNX session cache."""
-    return request.app.state.predictors  # type: ignore[no-any-return]
-
-
-PredictorsDep = Annotated[PredictorCache, Depends(get_predictors)]

@@ -12,6 +12,22 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
+def available_cores() -> int:
+    """CPU cores this process may use: its affinity, capped by a cgroup v2 CPU quota (the
+    container's `--cpus`), at least 1."""
+    import math
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return max(cores, 1)
+    if quota != "max":
+        cores = min(cores, math.ceil(int(quota) / int(period)))
+    return max(cores, 1)
+
+
 def default_data_dir() -> Path:
     """Where the SQLite registry lives by default: the user's data directory."""
     return Path(user_data_dir("tickercast", appauthor=False))
@@ -85,6 +101,17 @@ class Settings(BaseSettings):
     # ONNX sessions kept in memory, one per model version.
     onnx_cache_size: int = Field(default=64, ge=1)
     onnx_threads: int = Field(default=1, ge=1)
+    # API processes `tickercast serve` starts (--workers overrides); 0: one per core this
+    # container may use.
+    workers: int = Field(default=0, ge=0, le=64)
+    # TensorFlow intra-op threads of a training process (inter-op: 1); 0: one core fewer than
+    # the container has (at least 1), so that a training job leaves the API a core.
+    training_threads: int = Field(default=0, ge=0, le=256)
+    # Niceness of training processes (0-19): under CPU contention the API's requests go first.
+    training_nice: int = Field(default=10, ge=0, le=19)
+    # Forecast answers kept per API process (the JSON of one request each, a few KB): they
+    # are served while the ticker's serving token is unchanged (app/forecasting/cache.py).
+    forecast_cache_size: int = Field(default=4096, ge=1)
     # The champion gate's significance level: a new version replaces a sitting champion only
     # when a one-sided Diebold-Mariano test of their losses on the same windows has p below it.
     promotion_significance: float = Field(default=0.10, gt=0.0, lt=1.0)
@@ -160,6 +187,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'tickercast.db'}"
+
+    def resolved_workers(self) -> int:
+        """API processes to start: the setting, else one per available core."""
+        return self.workers or available_cores()
+
+    def resolved_training_threads(self) -> int:
+        """TensorFlow intra-op threads: the setting, else all cores but one (at least 1)."""
+        return self.training_threads or max(available_cores() - 1, 1)
 
     def resolved_metrics_dir(self) -> Path:
         """Where the Prometheus multiprocess files go."""

@@ -213,6 +213,21 @@ class RegistryLock(Base):
     locked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class ServingState(Base):
+    """One row per ticker whose token changes in the same transaction as any write that can
+    change what a forecast of the ticker says: bars written or deleted, a version registered,
+    an alias set, moved or removed. Cached forecasts are tagged with the token they were
+    computed under; one primary-key read proves them current (app/forecasting/cache.py)."""
+
+    __tablename__ = "serving_state"
+
+    ticker: Mapped[str] = mapped_column(String(15), primary_key=True)
+    # Random on every change (not a counter): a database restored from a backup or a ticker
+    # written again from scratch never hands back a token a process has cached.
+    token: Mapped[int] = mapped_column(BigInteger)
+    changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class IdempotencyKey(Base):
     """An `Idempotency-Key` a caller sent with POST /train, and the job it created."""
 

@@ -6,7 +6,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
-from app.observability.metrics import FORECAST_CACHE
 from models.predictor import OnnxPredictor
 
 
@@ -25,12 +24,10 @@ class PredictorCache:
             predictor = self._items.get(version_id)
             if predictor is not None:
                 self._items.move_to_end(version_id)
-                FORECAST_CACHE.labels("hit").inc()
                 return predictor
         # Build outside the lock: a session takes milliseconds and others may be served meanwhile.
         predictor = OnnxPredictor(load(), intra_op_threads=self.threads)
         with self._lock:
-            FORECAST_CACHE.labels("miss").inc()
             self._items[version_id] = predictor
             self._items.move_to_end(version_id)
             while len(self._items) > self.capacity:

@@ -48,7 +48,8 @@ REQUEST_LATENCY = Histogram(
 )
 FORECAST_CACHE = Counter(
     "tickercast_forecast_cache_requests_total",
-    "Lookups of the ONNX session cache by forecasts and backtests: hit or miss.",
+    "Lookups of the forecast answer cache (app/forecasting/cache.py), one per ticker asked: "
+    "hit (served the cached bytes, still current) or miss (computed).",
     ["result"],
 )
 PRICE_SOURCE_ERRORS = Counter(

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability.logs import REQUEST_ID
@@ -15,6 +14,7 @@ from app.observability.metrics import REQUEST_LATENCY
 
 log = logging.getLogger("tickercast.request")
 HEADER = "X-Request-ID"
+_RAW_HEADER = HEADER.lower().encode()
 # An incoming id is kept only when it is short and plain: it goes into every log line.
 ACCEPTED_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -37,6 +37,11 @@ class RequestMiddleware:
 
     Pure ASGI (not BaseHTTPMiddleware), so streamed answers such as server-sent events pass
     through untouched; their line is written when the stream ends.
+
+    It runs on every request, so it is written for its cost (BENCHMARKS.md measures it):
+    the headers are scanned once as bytes, the id is 16 random bytes in hex (what uuid4().hex
+    gives, without the UUID object), and the log record is made directly, without the
+    caller's frame lookup `log.info` does (the formats never print it).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -46,8 +51,12 @@ class RequestMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = Headers(scope=scope).get(HEADER, "")
-        request_id = incoming if ACCEPTED_ID.match(incoming) else uuid.uuid4().hex
+        incoming = ""
+        for name, value in scope["headers"]:
+            if name == _RAW_HEADER:
+                incoming = value.decode("latin-1")
+                break
+        request_id = incoming if ACCEPTED_ID.match(incoming) else os.urandom(16).hex()
         token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -56,7 +65,9 @@ class RequestMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[HEADER] = request_id
+                headers = list(message.get("headers", ()))
+                headers.append((_RAW_HEADER, request_id.encode("latin-1")))
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -66,21 +77,25 @@ class RequestMiddleware:
             route = route_of(scope)
             method = scope["method"]
             REQUEST_LATENCY.labels(method, route, str(status)).observe(elapsed)
-            client = scope.get("client")
-            log.info(
-                "%s %s %d %.1f ms",
-                method,
-                scope["path"],
-                status,
-                elapsed * 1000,
-                extra={
-                    "request_id": request_id,
-                    "method": method,
-                    "path": scope["path"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "client": client[0] if client else None,
-                },
-            )
+            if log.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                record = log.makeRecord(
+                    log.name,
+                    logging.INFO,
+                    __file__,
+                    0,
+                    "%s %s %d %.1f ms",
+                    (method, scope["path"], status, elapsed * 1000),
+                    None,
+                    extra={
+                        "request_id": request_id,
+                        "method": method,
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "client": client[0] if client else None,
+                    },
+                )
+                log.handle(record)
             REQUEST_ID.reset(token)

@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 from app.db.engine import upsert_into
 from app.db.tables import PriceBar, TickerInfo, utcnow
 from app.prices.csv_format import PRICE_COLUMNS
+from app.registry import serving_state
 from models.numbers import finite_or_none
 
-# Rows per INSERT statement: SQLite allows 32766 bound parameters, 8 per row.
+# Rows per executemany: bounds the parameters held at once.
 UPSERT_CHUNK = 2000
 
 
@@ -68,13 +69,17 @@ def upsert_bars(session: Session, *, ticker: str, frame: pd.DataFrame) -> int:
         }
         for day, bar in zip(frame.index, frame.itertuples(index=False), strict=True)
     ]
+    # One statement, compiled once and run for every chunk of rows (the driver's executemany):
+    # a multi-row VALUES clause is compiled afresh for each chunk, seconds per thousand rows.
+    table = PriceBar.__table__
+    stmt = upsert_into(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.ticker, table.c.day],
+        set_={c: stmt.excluded[c] for c in PRICE_COLUMNS},
+    )
     for start in range(0, len(rows), UPSERT_CHUNK):
-        stmt = upsert_into(session, PriceBar).values(rows[start : start + UPSERT_CHUNK])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[PriceBar.ticker, PriceBar.day],
-            set_={c: stmt.excluded[c] for c in PRICE_COLUMNS},
-        )
-        session.execute(stmt)
+        session.execute(stmt, rows[start : start + UPSERT_CHUNK])
+    serving_state.changed(session, ticker=ticker)
     return len(rows)
 
 
@@ -138,7 +143,10 @@ def delete_bars(
         query = query.where(PriceBar.day >= start)
     if end is not None:
         query = query.where(PriceBar.day <= end)
-    return int(session.execute(query).rowcount)  # type: ignore[attr-defined]
+    deleted = int(session.execute(query).rowcount)  # type: ignore[attr-defined]
+    if deleted:
+        serving_state.changed(session, ticker=ticker)
+    return deleted
 
 
 def bar_range(session: Session, *, ticker: str) -> tuple[dt.date, dt.date, int] | None:

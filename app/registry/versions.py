@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, defer
 from app.core.errors import ModelNotFound
 from app.db.engine import upsert_into
 from app.db.tables import ModelAlias, ModelVersion, RegistryLock, utcnow
+from app.registry import serving_state
 
 READY = "ready"
 # The alias forecasts serve by default, moved by the champion gate or by hand.
@@ -91,6 +92,8 @@ def register_version(session: Session, *, new: NewVersion) -> ModelVersion:
             last_error = exc
             continue
         savepoint.commit()
+        # The latest version (served when no champion sits) and version numbers changed.
+        serving_state.changed(session, ticker=new.ticker)
         return row
     raise RuntimeError(
         f"could not allocate a version for {new.ticker} after "
@@ -212,6 +215,7 @@ def set_alias(session: Session, *, ticker: str, alias: str, version: int) -> Non
             set_={"model_version_id": target.id, "updated_at": now},
         )
     )
+    serving_state.changed(session, ticker=ticker)
     session.flush()
 
 
@@ -265,6 +269,7 @@ def delete_alias(session: Session, *, ticker: str, alias: str) -> None:
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise ModelNotFound(f"Ticker {ticker!r} has no alias {alias!r}.")
+    serving_state.changed(session, ticker=ticker)
 
 
 def onnx_bytes(session: Session, *, version_id: int) -> bytes:

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import cast
 
+from annotated_types import Le
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.forecasting.service import Forecast
 from app.schemas.accuracy import Accuracy
+from app.schemas.common import Level, Ticker
+from app.schemas.errors import ErrorOut
+from models.config import TrainingConfig
+
+# The longest horizon any version can be trained for, so the longest a request may ask.
+MAX_HORIZON = next(
+    cast(int, m.le) for m in TrainingConfig.model_fields["horizon"].metadata if isinstance(m, Le)
+)
+# Tickers in one POST /forecasts: a dashboard's whole watch list, and an answer of a few MB.
+MAX_BATCH_TICKERS = 500
 
 
 class IntervalOut(BaseModel):
@@ -65,3 +77,108 @@ class ForecastOut(BaseModel):
             accuracy=Accuracy.from_metrics(row.metrics),
             points=[PointOut.model_validate(p) for p in fc.points],
         )
+
+
+class ForecastBatchRequest(BaseModel):
+    """POST /forecasts: the same question for many tickers, each from its own served version."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"tickers": ["^GSPC", "AAPL", "NOPE"], "horizon": 5}]},
+    )
+
+    tickers: list[Ticker] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_TICKERS,
+        description=f"Ticker symbols, at most {MAX_BATCH_TICKERS}; each is answered in order",
+    )
+    horizon: int | None = Field(
+        None, ge=1, le=MAX_HORIZON, description="Steps, up to each version's trained horizon"
+    )
+    level: list[Level] | None = Field(
+        None, description="Interval levels in percent, 1-99 (default 80 and 95)"
+    )
+
+
+class ForecastBatchItem(BaseModel):
+    """One ticker's answer: its forecast, or the error a single request would have got."""
+
+    ticker: str
+    status: int = Field(description="200, or the error's HTTP status (404, 422)")
+    forecast: ForecastOut | None = Field(None, description="Present when status is 200")
+    error: ErrorOut | None = Field(None, description="Present when status is not 200")
+
+
+class ForecastBatchOut(BaseModel):
+    """Every ticker's answer, in the order asked; one failing ticker fails only its item."""
+
+    count: int = Field(description="Items in results: one per ticker asked")
+    failed: int = Field(description="Items whose status is not 200")
+    results: list[ForecastBatchItem]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "count": 2,
+                    "failed": 1,
+                    "results": [
+                        {
+                            "ticker": "^GSPC",
+                            "status": 200,
+                            "forecast": {
+                                "ticker": "^GSPC",
+                                "model_version": 3,
+                                "model_type": "lstm",
+                                "target": "log_return",
+                                "trained_at": "2026-12-01T10:00:00Z",
+                                "alias": "champion",
+                                "champion": True,
+                                "warning": None,
+                                "data_as_of": "2018-12-31",
+                                "last_close": 2506.85,
+                                "horizon": 1,
+                                "calendar": "XNYS",
+                                "accuracy": {
+                                    "skill_vs_naive": 0.0059,
+                                    "skill_vs_drift": 0.0033,
+                                    "mae_ratio_vs_naive": [0.9987],
+                                    "mae_ratio_vs_drift": [0.9993],
+                                    "beats_baselines": True,
+                                    "drift_baseline": "log",
+                                    "coverage_80": 0.784,
+                                    "coverage_95": 0.943,
+                                    "backtest_windows": 750,
+                                },
+                                "points": [
+                                    {
+                                        "date": "2019-01-02",
+                                        "value": 2508.1,
+                                        "intervals": [
+                                            {"level": 80, "lower": 2466.2, "upper": 2550.4},
+                                            {"level": 95, "lower": 2437.9, "upper": 2579.3},
+                                        ],
+                                    }
+                                ],
+                            },
+                            "error": None,
+                        },
+                        {
+                            "ticker": "NOPE",
+                            "status": 404,
+                            "forecast": None,
+                            "error": {
+                                "status": 404,
+                                "code": "not_found",
+                                "title": "Not Found",
+                                "detail": "No trained model for ticker 'NOPE'. Start one with "
+                                '`POST /train` {"ticker": "NOPE"} and poll `GET /jobs/{id}`.',
+                                "errors": [],
+                                "request_id": "5f0c2b1e9a7d4c3b",
+                            },
+                        },
+                    ],
+                }
+            ]
+        }
+    )

@@ -5,6 +5,8 @@ record, gate it, register it. `train_and_register` is the entry; it runs in a tr
 from __future__ import annotations
 
 import logging
+import os
+import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -85,11 +87,27 @@ def load_prices(ticker: str, spec: TrainingSpec, settings: Settings) -> Prices:
     return Prices(outcome.frame, outcome.calendar, outcome.note)
 
 
+def confine_training(settings: Settings) -> None:
+    """Leave the API room on a shared machine: lower this process's CPU priority to
+    TICKERCAST_TRAINING_NICE (never raise it) and cap TensorFlow's threads at
+    TICKERCAST_TRAINING_THREADS (all cores but one by default). Process-wide: it runs in the
+    training process, before TensorFlow runs its first op."""
+    from models.train import set_threads
+
+    current = os.getpriority(os.PRIO_PROCESS, 0)
+    if current < settings.training_nice:
+        os.setpriority(os.PRIO_PROCESS, 0, settings.training_nice)
+    if not set_threads(settings.resolved_training_threads()):
+        log.info("TensorFlow already ran in this process; its thread pools stay as they are")
+
+
 def train_model(
     prices: Prices, spec: TrainingSpec, settings: Settings, job: JobHandle
 ) -> TrainResult:
     """Step 2: fit, export to ONNX, check parity and backtest (imports TensorFlow)."""
     from models.train import TrainingHooks, TrainingProgress, train
+
+    confine_training(settings)
 
     def on_epoch_end(at: TrainingProgress) -> None:
         job.progress(
@@ -102,12 +120,21 @@ def train_model(
         )
 
     job.progress(stage="training", member=1, members=spec.ensemble, epoch=0, epochs=spec.epochs)
-    return train(
+    result = train(
         prices.closes,
         spec.config,
         hooks=TrainingHooks(on_epoch_end=on_epoch_end, should_stop=job.should_stop),
         parity_tolerance=settings.parity_tolerance,
     )
+    return result
+
+
+def with_timings(result: TrainResult, **seconds: float) -> TrainResult:
+    """The result with more stages in its metrics' timings."""
+    metrics = result.metrics
+    timings = metrics.timings.model_copy(update=seconds) if metrics.timings else None
+    result.metrics = metrics.model_copy(update={"timings": timings})
+    return result
 
 
 def backtest_record(index: pd.DatetimeIndex, result: TrainResult) -> dict[str, Any]:
@@ -169,6 +196,7 @@ def gate_and_register(
     """Steps 4 and 5, in the caller's transaction: with the ticker's registry locked, decide
     on `champion`, register the version and move the alias if it earned it."""
     backtest = result.backtest
+    started = time.perf_counter()
     versions.lock_ticker(session, ticker=new.ticker)
     decision = gate.decide(
         session,
@@ -183,14 +211,26 @@ def gate_and_register(
         alpha=alpha,
     )
     promotion = decision.model_dump(mode="json")
+    decided = time.perf_counter()
+    metrics = _add_timings(new.metrics, gate_seconds=decided - started)
     version = versions.register_version(
-        session, new=new.with_metrics({**new.metrics, "promotion": promotion})
+        session, new=new.with_metrics({**metrics, "promotion": promotion})
     )
     if decision.promoted:
         versions.set_alias(
             session, ticker=new.ticker, alias=versions.CHAMPION, version=version.version
         )
+    # Known only once stored: written into the row in the same transaction.
+    version.metrics = _add_timings(version.metrics, register_seconds=time.perf_counter() - decided)
+    session.flush()
     return Registered(version, decision)
+
+
+def _add_timings(metrics: dict[str, Any], **seconds: float) -> dict[str, Any]:
+    timings = metrics.get("timings")
+    if timings is None:
+        return metrics
+    return {**metrics, "timings": {**timings, **seconds}}
 
 
 def train_and_register(
@@ -202,9 +242,11 @@ def train_and_register(
     layer turns it into the job's outcome.
     """
     job.progress(stage="loading prices")
+    started = time.perf_counter()
     prices = load_prices(ticker, spec, settings)
+    loaded = time.perf_counter() - started
     job.note(prices.note)
-    result = train_model(prices, spec, settings, job)
+    result = with_timings(train_model(prices, spec, settings, job), prices_seconds=loaded)
     new = build_version(ticker, spec, prices, result, job_id)
     # Registration, the champion decision and the job's success are one transaction:
     # no half-written version, no alias pointing at a version that is not there.

@@ -64,6 +64,8 @@ def running(
         "embedded_dispatcher": True,
         "dispatch_interval_seconds": 0.2,
         "events_poll_seconds": 0.25,
+        # One process, as these tests expect (serve's default is one per core).
+        "workers": 1,
         **overrides,
     }
     settings = Settings(**values)  # type: ignore[arg-type]

@@ -1,35 +1,47 @@
-"""GET /forecast/{ticker}."""
+"""GET /forecast/{ticker} and POST /forecasts (many tickers in one round trip)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from app.api.auth import ReadCaller
-from app.api.deps import PredictorsDep, SessionDep
 from app.api.docs import READ, errors
 from app.api.examples import FORECAST, ok
-from app.forecasting import service
+from app.forecasting import serving
+from app.forecasting.cache import ForecastRequest
 from app.schemas.common import MAX_VERSION, AliasName, LevelsQuery, TickerPath, levels_or_default
-from app.schemas.forecast import ForecastOut
+from app.schemas.forecast import (
+    MAX_HORIZON,
+    ForecastBatchOut,
+    ForecastBatchRequest,
+    ForecastOut,
+)
 
 router = APIRouter(tags=["forecast"])
 
+JSON = "application/json"
 
+
+# `async def` with the blocking part (one SQL read, and on a miss the forecast) in one worker
+# thread: a `def` route hops to a thread for itself, for its serialization and for each `def`
+# dependency. The app's services come from `request.app.state` rather than a dependency
+# each: resolving dependencies is most of what a cached forecast costs (BENCHMARKS.md).
 @router.get(
     "/forecast/{ticker}",
     operation_id="forecast_get",
     response_model=ForecastOut,
     responses={**ok(FORECAST), **errors(*READ, 404)},
 )
-def get_forecast(
+async def get_forecast(
     ticker: TickerPath,
-    session: SessionDep,
-    predictors: PredictorsDep,
+    http: Request,
     _caller: ReadCaller,
     horizon: Annotated[
-        int | None, Query(ge=1, le=60, description="Steps, up to the trained horizon")
+        int | None,
+        Query(ge=1, le=MAX_HORIZON, description="Steps, up to the trained horizon"),
     ] = None,
     version: Annotated[
         int | None, Query(ge=1, le=MAX_VERSION, description="Model version (default: champion)")
@@ -38,20 +50,57 @@ def get_forecast(
         AliasName | None, Query(description="Serve the version an alias names")
     ] = None,
     level: LevelsQuery = None,
-) -> ForecastOut:
+) -> Response:
     """Forecast the next trading sessions' closes, with intervals and backtest accuracy.
 
     Serves the `champion` unless `version` or `alias` names another; the answer says which
     version served it, how it did against the naive and drift baselines, and warns when it
     does not beat them.
     """
-    fc = service.forecast(
-        session,
+    request = ForecastRequest(
         ticker=ticker,
-        cache=predictors,
+        levels=tuple(levels_or_default(level)),
         horizon=horizon,
         version=version,
         alias=alias,
-        levels=levels_or_default(level),
     )
-    return ForecastOut.from_forecast(fc)
+    state = http.app.state
+    body = await run_in_threadpool(
+        serving.forecast_json,
+        state.database_url,
+        request=request,
+        cache=state.forecasts,
+        predictors=state.predictors,
+    )
+    return Response(body, media_type=JSON)
+
+
+@router.post(
+    "/forecasts",
+    operation_id="forecast_batch",
+    response_model=ForecastBatchOut,
+    responses=errors(*READ, 413),
+)
+async def post_forecasts(
+    body: ForecastBatchRequest,
+    http: Request,
+    _caller: ReadCaller,
+) -> Response:
+    """Forecast many tickers in one round trip, each from its own served version.
+
+    Every ticker gets the answer `GET /forecast/{ticker}?horizon=&level=` would give it, in
+    the order asked: its forecast, or its error inline (`status` 404 for an unknown ticker
+    or one without a version, 422 for a horizon longer than its version's), so one bad
+    ticker fails only its own item. More tickers than the limit is a 422 naming `tickers`.
+    """
+    state = http.app.state
+    answer = await run_in_threadpool(
+        serving.forecast_batch_json,
+        state.database_url,
+        tickers=body.tickers,
+        levels=tuple(levels_or_default(body.level)),
+        horizon=body.horizon,
+        cache=state.forecasts,
+        predictors=state.predictors,
+    )
+    return Response(answer, media_type=JSON)

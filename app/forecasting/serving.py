@@ -1,0 +1,140 @@
+"""The forecast flow's entry: answer from the cache when the ticker's token says it is current,
+else compute (app/forecasting/service.py), render once and keep the bytes.
+
+A repeated request costs one primary-key read of `serving_state` and a dictionary lookup: no
+ONNX run, no pandas frame, no JSON decoded or encoded. Blocking (SQL, ONNX), so callers run
+these functions in a worker thread, one hop per request however many tickers it asks for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+
+from sqlalchemy.orm import Session
+
+from app.core.errors import TickercastError
+from app.db.engine import get_engine, session_scope
+from app.forecasting import service
+from app.forecasting.cache import Answer, ForecastCache, ForecastRequest, Refusal
+from app.forecasting.predictors import PredictorCache
+from app.observability.logs import REQUEST_ID
+from app.registry import serving_state
+from app.schemas.errors import ErrorOut
+from app.schemas.forecast import ForecastOut
+
+
+def render(fc: service.Forecast) -> bytes:
+    """A forecast's JSON, as GET /forecast answers it (pydantic's serializer, straight to
+    bytes: measured faster than orjson over model_dump(), see BENCHMARKS.md)."""
+    return ForecastOut.__pydantic_serializer__.to_json(ForecastOut.from_forecast(fc))
+
+
+def _compute(session: Session, request: ForecastRequest, predictors: PredictorCache) -> Answer:
+    try:
+        fc = service.forecast(
+            session,
+            ticker=request.ticker,
+            cache=predictors,
+            levels=request.levels,
+            horizon=request.horizon,
+            version=request.version,
+            alias=request.alias,
+        )
+    except TickercastError as exc:
+        if exc.status >= 500:  # a passing condition: never kept
+            raise
+        return Answer(refusal=Refusal.of(exc))
+    return Answer(body=render(fc))
+
+
+def forecast_json(
+    database_url: str,
+    *,
+    request: ForecastRequest,
+    cache: ForecastCache,
+    predictors: PredictorCache,
+) -> bytes:
+    """GET /forecast/{ticker}: the answer's JSON bytes, or the domain error it raises."""
+    # Read before computing: an answer is never older than the token it is kept under.
+    token = serving_state.current(get_engine(database_url), tickers=[request.ticker])[
+        request.ticker
+    ]
+    answer = cache.get(request, token)
+    if answer is None:
+        with session_scope(database_url) as session:
+            answer = _compute(session, request, predictors)
+        cache.put(request, token, answer)
+    if answer.refusal is not None:
+        raise answer.refusal.error()
+    assert answer.body is not None
+    return answer.body
+
+
+def _error_json(refusal: Refusal) -> bytes:
+    request_id = REQUEST_ID.get()
+    return (
+        ErrorOut(
+            status=refusal.status,
+            code=refusal.code,
+            title=HTTPStatus(refusal.status).phrase,
+            detail=refusal.message,
+            request_id=None if request_id == "-" else request_id,
+        )
+        .model_dump_json()
+        .encode()
+    )
+
+
+def forecast_batch_json(
+    database_url: str,
+    *,
+    tickers: Sequence[str],
+    levels: tuple[int, ...],
+    horizon: int | None,
+    cache: ForecastCache,
+    predictors: PredictorCache,
+) -> bytes:
+    """POST /forecasts: every ticker's answer in order, errors inline (ForecastBatchOut).
+
+    One query reads every ticker's token; misses share one session. The bytes are put
+    together from the cached answers, never decoded.
+    """
+    tokens = serving_state.current(get_engine(database_url), tickers=tickers)
+    answers: dict[str, Answer] = {}
+    missing: list[ForecastRequest] = []
+    for ticker in dict.fromkeys(tickers):
+        request = ForecastRequest(ticker=ticker, levels=levels, horizon=horizon)
+        found = cache.get(request, tokens[ticker])
+        if found is None:
+            missing.append(request)
+        else:
+            answers[ticker] = found
+    if missing:
+        with session_scope(database_url) as session:
+            for request in missing:
+                answer = _compute(session, request, predictors)
+                cache.put(request, tokens[request.ticker], answer)
+                answers[request.ticker] = answer
+    items = []
+    failed = 0
+    for ticker in tickers:
+        answer = answers[ticker]
+        quoted = _quote(ticker)
+        if answer.refusal is None:
+            assert answer.body is not None
+            items.append(
+                b'{"ticker":%s,"status":200,"forecast":%s,"error":null}' % (quoted, answer.body)
+            )
+        else:
+            failed += 1
+            items.append(
+                b'{"ticker":%s,"status":%d,"forecast":null,"error":%s}'
+                % (quoted, answer.refusal.status, _error_json(answer.refusal))
+            )
+    return b'{"count":%d,"failed":%d,"results":[%s]}' % (len(items), failed, b",".join(items))
+
+
+def _quote(ticker: str) -> bytes:
+    # Tickers are validated to letters, digits and .^=- (TICKER_PATTERN): nothing to escape.
+    return b'"' + ticker.encode("ascii") + b'"'
