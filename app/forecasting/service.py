@@ -98,7 +98,8 @@ def _no_champion(ticker: str, row: ModelVersion) -> str:
         return f"{said} Its backtest earned promotion, but it was trained with promote=never."
     if promotion is not None and promotion.earned:
         return f"{said} Its backtest earned promotion; the alias was removed since."
-    return f"{said} It did not earn champion: {promotion.reason if promotion else 'no record'}."
+    why = promotion.reason.rstrip(".") if promotion else "no record"
+    return f"{said} It did not earn champion: {why}."
 
 
 def trust_warnings(row: ModelVersion) -> list[str]:

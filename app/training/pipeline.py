@@ -261,7 +261,10 @@ def train_and_register(
             mode=spec.promote,
             alpha=settings.promotion_significance,
         )
-        notes = [prices.note, f"Version {registered.version.version} {registered.decision.reason}."]
+        notes = [
+            prices.note,
+            f"Version {registered.version.version} {registered.decision.reason.rstrip('.')}.",
+        ]
         job.succeeded(
             session,
             version_id=registered.version.id,

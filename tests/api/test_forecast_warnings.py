@@ -58,6 +58,7 @@ def test_no_champion_and_a_latest_that_did_not_earn_it_says_why(
     warning = client.get("/forecast/^GSPC").json()["warning"]
     assert "has no champion, so its latest version, 1, is served" in warning
     assert "It did not earn champion: not promoted:" in warning
+    assert ".." not in warning  # the gate's reason ends a sentence once, not twice
 
 
 def test_a_latest_that_earned_it_but_was_trained_with_never_is_not_called_unearned(
