@@ -28,6 +28,13 @@ def _workers(value: str) -> int:
     return int(value)
 
 
+# How long a worker may leave uvicorn's liveness ping unanswered before it is killed and
+# replaced. uvicorn's 5 s is shorter than a spawned worker takes to import the app on a busy
+# two-core machine (measured 3-6 s at a load of 8), so workers were killed while starting, and
+# a serving one, its connections with it, while a long import held its GIL.
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the API with uvicorn (SQLite databases are migrated first)."""
     from app.observability import multiprocess
@@ -58,6 +65,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # double a route's throughput against asyncio and h11 (BENCHMARKS.md).
         loop="uvloop",
         http="httptools",
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
     return 0
 

@@ -87,6 +87,17 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400:
+        # Starlette's answer to a body it cannot decode (bytes that are not UTF-8, say): invalid
+        # input like any other, in the 422 every route documents.
+        message = f"The body could not be read: {exc.detail}"
+        return error_response(
+            request,
+            422,
+            "invalid_input",
+            f"Invalid body: {message}",
+            errors=[FieldError(loc=["body"], message=message, type="body_unreadable")],
+        )
     status = HTTPStatus(exc.status_code)
     detail = exc.detail if isinstance(exc.detail, str) else status.description
     if exc.status_code == 404 and detail == "Not Found":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,10 +11,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+
+from app.core.errors import ServiceUnavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Every engine this process made, so that a forked child (an RQ work-horse) can let go of the
@@ -77,6 +80,52 @@ def session_scope(url: str) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# One SQLite writer at a time in this process: the others wait here, on a lock that costs them
+# nothing, instead of polling the database's lock in SQLite's busy handler for up to
+# SQLITE_BUSY_TIMEOUT_MS. Across processes the busy timeout still applies.
+_SQLITE_WRITE_TURN = threading.Lock()
+_TURN_KEY = "sqlite_write_turn"
+
+
+def take_write_turn(session: Session) -> None:
+    """Before a write that other writers in this process may race: on SQLite, wait for this
+    process's turn, then BEGIN IMMEDIATE, holding both until the session's transaction ends.
+
+    Without it, writers of one database meet inside SQLite's busy handler, which retries on a
+    timer. Nothing on PostgreSQL, whose row locks already make writers take turns. Blocks: call
+    it from a worker thread, never from the event loop.
+    """
+    if session.info.get(_TURN_KEY) or session.get_bind().dialect.name != "sqlite":
+        return
+    if not _SQLITE_WRITE_TURN.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+        raise ServiceUnavailable(
+            "Other writes to the database took too long; nothing was changed. Try again.",
+            headers={"Retry-After": "5"},
+        )
+    session.info[_TURN_KEY] = True
+    try:
+        dbapi = session.connection().connection.dbapi_connection
+        # Writes this transaction already made hold SQLite's write lock; else take it now, so
+        # that no read snapshot taken meanwhile can make the first write fail at once.
+        if dbapi is not None and not dbapi.in_transaction:
+            session.execute(text("BEGIN IMMEDIATE"))
+    except BaseException:
+        _end_turn(session)
+        raise
+
+
+def _end_turn(session: Session) -> None:
+    if session.info.pop(_TURN_KEY, False):
+        _SQLITE_WRITE_TURN.release()
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _release_write_turn(session: Session, transaction: SessionTransaction) -> None:
+    # Only the outermost transaction's end (commit, rollback or close) ends the turn.
+    if transaction.parent is None:
+        _end_turn(session)
 
 
 def upsert_into(session: Session, table: Any) -> Any:

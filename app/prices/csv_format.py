@@ -12,11 +12,13 @@ import numpy as np
 import pandas as pd
 
 from app.core.errors import CsvFormatError
+from app.schemas.common import FIRST_DAY, LAST_DAY
 
 PRICE_COLUMNS: list[str] = ["open", "high", "low", "close", "adj_close", "volume"]
 # Prices that must be finite and > 0 on every bar.
 OHLC_COLUMNS: list[str] = ["open", "high", "low", "close"]
-# A bigger upload is refused: 200k daily bars is ~800 years, so it is not a price history.
+# A bigger upload is refused: 200k daily bars is ~800 years, so it is not a price history
+# (and more than FIRST_DAY to LAST_DAY holds anyway).
 MAX_ROWS = 200_000
 
 # The layout `yfinance` users get from `Ticker.history(...).to_csv()` with auto_adjust=False.
@@ -135,11 +137,18 @@ def _parse_date(raw: str, line: int) -> dt.date:
             line=line,
         )
     try:
-        return dt.date.fromisoformat(match.group(1))
+        day = dt.date.fromisoformat(match.group(1))
     except ValueError as exc:
         raise CsvFormatError(
             f"Date {_show(value)} is not a valid calendar date", line=line
         ) from exc
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise CsvFormatError(
+            f"Date {day.isoformat()} is outside the days the service holds "
+            f"({FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()})",
+            line=line,
+        )
+    return day
 
 
 def _parse_number(raw: str, column: str, line: int) -> float:

@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from app.db.engine import upsert_into
+from app.db.engine import take_write_turn, upsert_into
 from app.db.tables import PriceBar, TickerInfo, utcnow
 from app.prices.csv_format import PRICE_COLUMNS
 from app.registry import serving_state
@@ -27,8 +27,10 @@ def ensure_ticker(
 
     One upsert: on PostgreSQL it locks the row until the transaction ends, so two writers of
     one ticker's bars (imports, refreshes, deletes) go one after the other; other tickers are
-    not held up. On SQLite every write takes the database's write lock anyway.
+    not held up. SQLite has one write lock for the whole database: the writer first waits for
+    its turn (take_write_turn), and the others of this process queue behind it.
     """
+    take_write_turn(session)
     stmt = upsert_into(session, TickerInfo).values(
         symbol=ticker, calendar=calendar, source=source, timezone=timezone, created_at=utcnow()
     )

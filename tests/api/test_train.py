@@ -152,3 +152,15 @@ def test_job_is_committed_before_the_backend_hears_of_it(settings: Settings) -> 
     with TestClient(app) as client:
         assert client.post("/train", json={"ticker": "AAA"}).status_code == 202
     assert seen == ["queued"]
+
+
+@SQLITE_ONLY
+def test_a_body_that_is_not_text_is_a_422_naming_the_body(client: TestClient) -> None:
+    # Bytes that are no UTF-8: Starlette cannot even decode them as JSON text.
+    resp = client.post("/train", content=b"e\xff", headers={"Content-Type": "application/json"})
+
+    assert resp.status_code == 422
+    body = resp.json()
+    assert body["code"] == "invalid_input"
+    assert body["errors"][0]["loc"] == ["body"]
+    assert body["detail"].startswith("Invalid body: The body could not be read")

@@ -120,6 +120,12 @@ def test_blank_lines_are_skipped_but_line_numbers_stay_true() -> None:
         pytest.param(HEADER + "12/31/2018,1,1,1,1,1,1\n", 2, ["'12/31/2018'"], id="us date"),
         pytest.param(HEADER + ROW_1 + "2018-02-30,1,1,1,1,1,1\n", 3, ["'2018-02-30'"], id="feb 30"),
         pytest.param(HEADER + "2018-12-31 noon,1,1,1,1,1,1\n", 2, ["'2018-12-31 noon'"], id="time"),
+        pytest.param(
+            HEADER + ROW_1 + "1600-01-03,1,1,1,1,1,1\n", 3, ["1600-01-03", "1900-01-01"], id="old"
+        ),
+        pytest.param(
+            HEADER + "2300-01-03,1,1,1,1,1,1\n", 2, ["2300-01-03", "2199-12-31"], id="far"
+        ),
         pytest.param(HEADER + ROW_1 + "2018-12-28,1,abc,1,1,1,1\n", 3, ["High", "'abc'"], id="nan"),
         pytest.param(HEADER + "2018-12-31,1,1,1,,1,1\n", 2, ["Close is empty"], id="missing"),
         pytest.param(HEADER + "2018-12-31,1,1,1,nan,1,1\n", 2, ["Close", "finite"], id="nan str"),
