@@ -23,7 +23,7 @@ from app.prices.sources import configured_source
 from app.prices.store import frame_sha256
 from app.registry import versions
 from app.registry.versions import NewVersion
-from app.training import gate
+from app.training import cost, gate
 from app.training.spec import TrainingSpec
 from models.metrics import Promotion
 
@@ -246,6 +246,8 @@ def train_and_register(
     prices = load_prices(ticker, spec, settings)
     loaded = time.perf_counter() - started
     job.note(prices.note)
+    # Checked again on the bars it trains on: a refresh may have added some since the request.
+    cost.check_training(spec.config, len(prices.frame), settings)
     result = with_timings(train_model(prices, spec, settings, job), prices_seconds=loaded)
     new = build_version(ticker, spec, prices, result, job_id)
     # Registration, the champion decision and the job's success are one transaction:
