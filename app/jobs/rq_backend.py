@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -92,6 +93,14 @@ class RqBackend:
 
     def submit(self, job_id: str) -> None:
         enqueue(self.queue, job_id=job_id, timeout=self.settings.job_timeout_seconds)
+
+    def queue_status(self) -> str | None:
+        try:
+            self.queue.connection.ping()
+        except RedisError as exc:
+            log.warning("Redis at %s does not answer: %s", self.settings.redis_url, exc)
+            return f"Redis unreachable ({type(exc).__name__}); queued jobs wait in the table"
+        return "ok"
 
     def cancel(self, job_id: str) -> None:
         # A running job stops at its next epoch end through the table; a queued one is
