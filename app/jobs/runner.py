@@ -138,8 +138,10 @@ def _claim(
         elif job.status != JobStatus.RUNNING or only_queued:
             return JobStatus(job.status)
         else:
-            # Claimed for us by the local dispatcher, which started this process.
+            # Claimed for us by the local dispatcher, which started this process. Named here
+            # too: the dispatcher's own write of the name may have been lost to an outage.
             jobs.set_pid(session, job_id=job_id, pid=os.getpid())
+            jobs.set_worker(session, job_id=job_id, worker=worker_name())
         return job.ticker, TrainingSpec.model_validate(job.config)
 
 
