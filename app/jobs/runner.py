@@ -138,10 +138,12 @@ def _claim(
         elif job.status != JobStatus.RUNNING or only_queued:
             return JobStatus(job.status)
         else:
-            # Claimed for us by the local dispatcher, which started this process. Named here
-            # too: the dispatcher's own write of the name may have been lost to an outage.
+            # Claimed for us by the local dispatcher, which started this process.
             jobs.set_pid(session, job_id=job_id, pid=os.getpid())
-            jobs.set_worker(session, job_id=job_id, worker=worker_name())
+            if job.worker == f"{socket.gethostname()}:?":
+                # The dispatcher's write of this process's name was lost (a database outage):
+                # named here, or the job would not be ours to register at the end.
+                jobs.set_worker(session, job_id=job_id, worker=worker_name())
         return job.ticker, TrainingSpec.model_validate(job.config)
 
 
