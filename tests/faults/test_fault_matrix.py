@@ -153,15 +153,14 @@ def test_training_job_outlasts_a_sqlite_lock_longer_than_the_busy_timeout(
     )
 
 
-def test_training_job_locked_out_from_its_start_fails_saying_so_and_registers_nothing(
+def test_training_job_locked_out_past_its_retries_fails_saying_so_and_registers_nothing(
     sqlite_service: LiveService,
 ) -> None:
     db = sqlite_service.settings.data_dir / "tickercast.db"
     before = versions(sqlite_service)
     with httpx.Client(base_url=sqlite_service.url, timeout=30) as http:
         job_id = train(http, seed=102)
-        # Claimed by the dispatcher: its process meets the lock at its first write.
-        wait_for(http, job_id, lambda job: job["status"] == "running")
+        wait_for(http, job_id, training)
         with sqlite_locked(db):
             time.sleep(LONG_OUTAGE)
         job = wait_for(http, job_id, finished)
