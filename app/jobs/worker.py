@@ -13,6 +13,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from functools import partial
 from types import FrameType
 from typing import Any
@@ -128,6 +129,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
             settings.rq_queue_name,
             worker.connection.connection_pool.connection_kwargs.get("host", "?"),
         )
+        started = time.monotonic()
         try:
             worked = worker.work(burst=burst, logging_level=settings.log_level.upper()) or worked
             if burst or worker.stop_asked:
@@ -137,8 +139,11 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
             log.warning("worker %s: its loop ended on an error; starting it again", worker.name)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("worker %s: Redis is unreachable (%s)", worker.name, exc)
+        if time.monotonic() - started > 4 * MOST_RECONNECT:
+            pause = FIRST_RECONNECT  # a loop that ran a while: a new outage starts afresh
         if worker.stop_asked or not _wait_for_redis(worker, pause):
             return worked
+        # A loop that breaks again at once waits longer each time.
         pause = min(pause * 2, MOST_RECONNECT)
 
 
