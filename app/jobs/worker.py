@@ -40,6 +40,10 @@ MOST_RECONNECT = 15.0
 class JobTimedOut(TickercastError):
     """The job ran past TICKERCAST_JOB_TIMEOUT_SECONDS; raised inside the horse by SIGALRM."""
 
+    # The alarm can land inside a Keras layer's call, which would rebuild the error with its
+    # arguments and ANSI codes around the message; this flag tells Keras it has done so already.
+    _keras_call_info_injected = True
+
 
 class TrainingDeathPenalty(UnixSignalDeathPenalty):
     """RQ's alarm, raising an error that the runner records as the job's reason."""
