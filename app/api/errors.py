@@ -15,6 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from app.core.errors import ServiceUnavailable, TickercastError
+from app.db import outages
 from app.observability.logs import REQUEST_ID
 from app.schemas.errors import ErrorOut, FieldError
 
@@ -110,6 +111,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:
     # A busy or unreachable database is a passing condition: say so, and when to come back.
+    # A statement the database refuses (a missing table) is not, and trying again won't help.
+    if not outages.is_outage(exc):
+        return await _unexpected(request, exc)
     log.warning("database error on %s %s: %s", request.method, request.url.path, exc)
     err = ServiceUnavailable(
         "The database is busy or unreachable; nothing was changed. Try again shortly.",

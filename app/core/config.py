@@ -91,6 +91,16 @@ class Settings(BaseSettings):
     # How often the janitor looks for dead workers' jobs and queued jobs Redis lost.
     janitor_interval_seconds: float = Field(default=30.0, gt=0)
 
+    # The training cost guard: the most weights of one network (the default LSTM has about
+    # 29 thousand), and the most windows a job may fit, epochs x training windows x networks
+    # (the default ensemble on 5000 daily bars fits about 0.5 million). A request above
+    # either is refused with 422; the job checks again on the bars it trains on.
+    max_training_parameters: int = Field(default=2_000_000, ge=1)
+    max_epoch_windows: int = Field(default=5_000_000, ge=1)
+    # How long a training job keeps retrying its database writes (heartbeat, progress, its
+    # result) through a busy or unreachable database before it gives up (seconds).
+    db_retry_seconds: float = Field(default=60.0, ge=0)
+
     # Largest CSV upload (bytes); 50 MB is about 600k rows of yfinance CSV, more than any
     # daily history. A larger body is refused while it is read, never held whole.
     max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)

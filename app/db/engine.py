@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from app.core.errors import ServiceUnavailable
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How long a SQLite statement waits for another connection's write lock (seconds); a URL's
+# own `?timeout=SECONDS` (pysqlite's parameter) sets it per database.
+SQLITE_BUSY_TIMEOUT = 30.0
 # Every engine this process made, so that a forked child (an RQ work-horse) can let go of the
 # pooled connections it inherited: two processes talking over one socket corrupt both.
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
@@ -33,14 +35,17 @@ def _forget_inherited_connections() -> None:
 os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    # WAL keeps committed data safe with NORMAL; FULL would fsync every commit.
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout: float) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout * 1000)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # WAL keeps committed data safe with NORMAL; FULL would fsync every commit.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return on_connect
 
 
 def make_engine(url: str) -> Engine:
@@ -49,9 +54,12 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        busy_timeout = float(str(parsed.query.get("timeout", SQLITE_BUSY_TIMEOUT)))
+        engine = create_engine(url, connect_args={"timeout": busy_timeout})
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout))
     else:
+        # pre_ping: a connection the server dropped (a restart, a failover) is replaced before
+        # use, so the service recovers from an outage without a restart of its own.
         engine = create_engine(url, pool_pre_ping=True)
     _ENGINES.add(engine)
     return engine
@@ -84,7 +92,7 @@ def session_scope(url: str) -> Iterator[Session]:
 
 # One SQLite writer at a time in this process: the others wait here, on a lock that costs them
 # nothing, instead of polling the database's lock in SQLite's busy handler for up to
-# SQLITE_BUSY_TIMEOUT_MS. Across processes the busy timeout still applies.
+# SQLITE_BUSY_TIMEOUT seconds. Across processes the busy timeout still applies.
 _SQLITE_WRITE_TURN = threading.Lock()
 _TURN_KEY = "sqlite_write_turn"
 
@@ -99,7 +107,7 @@ def take_write_turn(session: Session) -> None:
     """
     if session.info.get(_TURN_KEY) or session.get_bind().dialect.name != "sqlite":
         return
-    if not _SQLITE_WRITE_TURN.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+    if not _SQLITE_WRITE_TURN.acquire(timeout=SQLITE_BUSY_TIMEOUT):
         raise ServiceUnavailable(
             "Other writes to the database took too long; nothing was changed. Try again.",
             headers={"Retry-After": "5"},

@@ -25,6 +25,9 @@ class JobBackend(Protocol):
     def cancel(self, job_id: str) -> None:
         """A job was cancelled in the table (already committed)."""
 
+    def queue_status(self) -> str | None:
+        """ "ok" or what is wrong with the queue jobs go through; None without one."""
+
 
 class LocalBackend:
     """Spawned processes on this machine, driven by a dispatcher thread."""
@@ -46,6 +49,9 @@ class LocalBackend:
     def cancel(self, job_id: str) -> None:
         # Nothing to take back: the dispatcher only starts jobs the table says are queued.
         pass
+
+    def queue_status(self) -> str | None:
+        return None  # the jobs table is the queue
 
 
 def make_backend(settings: Settings) -> JobBackend:

@@ -112,15 +112,17 @@ class LocalDispatcher:
             code = child.process.poll()
             if code is None:
                 continue
-            child.log_file.close()
-            del self.children[job_id]
             death = outcomes.Death(
                 outcomes.Cause.CRASHED,
                 f"{self.host}:{child.process.pid}",
                 outcomes.exit_description(returncode=code),
             )
             # A runner that recorded its result has already moved the job out of `running`.
+            # Forgotten only once settled: through a database outage the child stays known and
+            # is settled at a later tick, rather than taken for an orphan of a restart.
             self._settle(job_id, death, log_path=child.log_path)
+            child.log_file.close()
+            del self.children[job_id]
 
     def _fail_orphans_and_timeouts(self) -> None:
         now = utcnow()

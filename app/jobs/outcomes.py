@@ -50,6 +50,11 @@ class Death:
     how: str = ""
 
 
+# The exit status of a training process that gave up on the database and could not even
+# record that (EX_TEMPFAIL of sysexits.h): its supervisor records it once the database is back.
+EXIT_DATABASE_DOWN = 75
+
+
 def exit_description(*, returncode: int | None = None, wait_status: int | None = None) -> str:
     """How a process ended, from a Popen return code or a raw waitpid status."""
     if wait_status is not None:
@@ -61,6 +66,11 @@ def exit_description(*, returncode: int | None = None, wait_status: int | None =
         return "disappeared"
     if returncode == 0:
         return "exited before recording a result"
+    if returncode == EXIT_DATABASE_DOWN:
+        return (
+            "stopped because the database stayed locked or unreachable for longer than "
+            "TICKERCAST_DB_RETRY_SECONDS"
+        )
     if returncode < 0:
         name = signal.Signals(-returncode).name
         why = " (by an operator, or by the kernel when memory ran out)" if name == "SIGKILL" else ""

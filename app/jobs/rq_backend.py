@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
@@ -91,14 +92,29 @@ class RqBackend:
         self.janitor.stop()
 
     def submit(self, job_id: str) -> None:
-        enqueue(self.queue, job_id=job_id, timeout=self.settings.job_timeout_seconds)
+        try:
+            enqueue(self.queue, job_id=job_id, timeout=self.settings.job_timeout_seconds)
+        except RedisError as exc:
+            # The job is queued in the table, which is the truth: the janitor puts it on the
+            # queue once Redis answers again. The caller already has its 202.
+            log.warning("job %s stays queued in the table until Redis answers: %s", job_id, exc)
+
+    def queue_status(self) -> str | None:
+        try:
+            self.queue.connection.ping()
+        except RedisError as exc:
+            log.warning("Redis at %s does not answer: %s", self.settings.redis_url, exc)
+            return f"Redis unreachable ({type(exc).__name__}); queued jobs wait in the table"
+        return "ok"
 
     def cancel(self, job_id: str) -> None:
         # A running job stops at its next epoch end through the table; a queued one is
         # already cancelled there, and taking it off the queue saves a worker the look.
         try:
             job = Job.fetch(job_id, connection=self.queue.connection, serializer=JSONSerializer)
+            if job.get_status() == JobStatus.QUEUED:
+                job.cancel()
         except NoSuchJobError:
             return
-        if job.get_status() == JobStatus.QUEUED:
-            job.cancel()
+        except RedisError as exc:  # the worker that takes it finds it cancelled in the table
+            log.warning("job %s: could not take it off the queue: %s", job_id, exc)

@@ -12,21 +12,24 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings, get_settings
 from app.core.errors import TickercastError
+from app.db import outages
 from app.db.engine import session_scope
+from app.jobs import outcomes
 from app.jobs import service as jobs
 from app.jobs.heartbeat import Heartbeat
 from app.jobs.status import JobStatus
 from app.training.pipeline import train_and_register
 from app.training.spec import TrainingSpec
 
+T = TypeVar("T")
 log = logging.getLogger("tickercast.runner")
 
 
@@ -41,23 +44,43 @@ class RunningJob:
     def __init__(self, job_id: str, settings: Settings) -> None:
         self.job_id = job_id
         self.url = settings.resolved_database_url()
+        self.retry_seconds = settings.db_retry_seconds
         self._progress: dict[str, Any] = {}
+
+    def durable(self, action: Callable[[], T], what: str) -> T:
+        """Run a database step, retrying it through an outage for TICKERCAST_DB_RETRY_SECONDS."""
+        return outages.outlast(action, seconds=self.retry_seconds, what=what)
 
     def progress(self, **fields: Any) -> None:
         """Replace the job's progress with these fields (and beat)."""
         self._progress = {k: float(v) if k.endswith("loss") else v for k, v in fields.items()}
-        with session_scope(self.url) as session:
-            jobs.beat(session, job_id=self.job_id, progress=self._progress)
+
+        def write() -> None:
+            with session_scope(self.url) as session:
+                jobs.beat(session, job_id=self.job_id, progress=self._progress)
+
+        self.durable(write, f"record the progress of job {self.job_id}")
 
     def note(self, message: str | None) -> None:
         """Attach a sentence for the user."""
-        with session_scope(self.url) as session:
-            jobs.set_message(session, job_id=self.job_id, message=message)
+
+        def write() -> None:
+            with session_scope(self.url) as session:
+                jobs.set_message(session, job_id=self.job_id, message=message)
+
+        self.durable(write, f"record a note on job {self.job_id}")
 
     def should_stop(self) -> bool:
         """Whether a cancel was requested (checked by training between batches)."""
-        with session_scope(self.url) as session:
-            return jobs.cancel_requested(session, job_id=self.job_id)
+        try:
+            with session_scope(self.url) as session:
+                return jobs.cancel_requested(session, job_id=self.job_id)
+        except Exception as exc:
+            if not outages.is_outage(exc):
+                raise
+            # Asked again in a few seconds; the next progress write waits the outage out.
+            log.warning("job %s: cannot read a cancel: %s", self.job_id, outages.describe(exc))
+            return False
 
     @contextmanager
     def finishing(self) -> Iterator[Session | None]:
@@ -93,8 +116,14 @@ class RunningJob:
         self, status: JobStatus, *, error: str | None = None, message: str | None = None
     ) -> None:
         """Record an end other than success (failed, cancelled)."""
-        with session_scope(self.url) as session:
-            jobs.finish(session, job_id=self.job_id, status=status, error=error, message=message)
+
+        def write() -> None:
+            with session_scope(self.url) as session:
+                jobs.finish(
+                    session, job_id=self.job_id, status=status, error=error, message=message
+                )
+
+        self.durable(write, f"record the end of job {self.job_id}")
 
 
 def _claim(
@@ -111,6 +140,10 @@ def _claim(
         else:
             # Claimed for us by the local dispatcher, which started this process.
             jobs.set_pid(session, job_id=job_id, pid=os.getpid())
+            if job.worker == f"{socket.gethostname()}:?":
+                # The dispatcher's write of this process's name was lost (a database outage):
+                # named here, or the job would not be ours to register at the end.
+                jobs.set_worker(session, job_id=job_id, worker=worker_name())
         return job.ticker, TrainingSpec.model_validate(job.config)
 
 
@@ -129,8 +162,22 @@ def _run(job: RunningJob, ticker: str, spec: TrainingSpec, settings: Settings) -
     except (InsufficientData, TrainingDiverged, ParityError) as exc:  # said by models
         job.ended(JobStatus.FAILED, error=str(exc))
     except Exception as exc:  # the job must end failed with the reason, whatever went wrong
+        # The details (SQL, paths, TensorFlow's words) go to the job's log, not its error.
         log.exception("job %s failed", job.job_id)
-        job.ended(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        job.ended(JobStatus.FAILED, error=failure_reason(exc))
+
+
+def failure_reason(exc: BaseException) -> str:
+    """The one sentence a user reads for an unexpected failure; the log has the rest."""
+    if outages.is_outage(exc):
+        return f"Training stopped: {outages.describe(exc)}."
+    # TensorFlow says ResourceExhaustedError when an allocation fails.
+    if isinstance(exc, MemoryError) or "ResourceExhausted" in type(exc).__name__:
+        return (
+            "Training ran out of memory; use fewer or smaller layers, a smaller batch_size "
+            "or a shorter range."
+        )
+    return f"Training failed unexpectedly ({type(exc).__name__}); the job's log has the details."
 
 
 def run_job(job_id: str, settings: Settings, *, only_queued: bool = False) -> JobStatus:
@@ -139,7 +186,11 @@ def run_job(job_id: str, settings: Settings, *, only_queued: bool = False) -> Jo
     A job the local dispatcher claimed for this process is already running; a queue worker
     passes only_queued, so that an id delivered twice is trained once.
     """
-    claimed = _claim(job_id, settings, only_queued=only_queued)
+    claimed = outages.outlast(
+        lambda: _claim(job_id, settings, only_queued=only_queued),
+        seconds=settings.db_retry_seconds,
+        what=f"claim job {job_id}",
+    )
     if isinstance(claimed, JobStatus):
         return claimed
     ticker, spec = claimed
@@ -147,8 +198,12 @@ def run_job(job_id: str, settings: Settings, *, only_queued: bool = False) -> Jo
     # Beat from the claim on: loading TensorFlow alone can outlast a short heartbeat timeout.
     with Heartbeat(settings.resolved_database_url(), job_id, settings.heartbeat_interval_seconds):
         _run(job, ticker, spec, settings)
-    with session_scope(settings.resolved_database_url()) as session:
-        return JobStatus(jobs.get_job(session, job_id=job_id).status)
+
+    def final_status() -> JobStatus:
+        with session_scope(settings.resolved_database_url()) as session:
+            return JobStatus(jobs.get_job(session, job_id=job_id).status)
+
+    return job.durable(final_status, f"read the status of job {job_id}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("job_id")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    status = run_job(args.job_id, get_settings())
+    try:
+        status = run_job(args.job_id, get_settings())
+    except outages.DatabaseOutage as exc:
+        # Not even the failure could be written: the dispatcher records it from the exit code.
+        log.error("job %s: %s", args.job_id, exc.message)
+        return outcomes.EXIT_DATABASE_DOWN
     log.info("job %s finished: %s", args.job_id, status)
     return 0
 

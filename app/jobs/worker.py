@@ -10,11 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import signal
 import socket
+import threading
+import time
 from functools import partial
 from types import FrameType
 from typing import Any
 
+import redis
 from rq import Worker
 from rq.job import Job
 from rq.serializers import JSONSerializer
@@ -28,10 +32,17 @@ from app.jobs import outcomes
 from app.jobs.rq_backend import redis_connection, training_queue
 
 log = logging.getLogger("tickercast.worker")
+# The pause before trying Redis again, doubling from the first to the most (seconds).
+FIRST_RECONNECT = 0.5
+MOST_RECONNECT = 15.0
 
 
 class JobTimedOut(TickercastError):
     """The job ran past TICKERCAST_JOB_TIMEOUT_SECONDS; raised inside the horse by SIGALRM."""
+
+    # The alarm can land inside a Keras layer's call, which would rebuild the error with its
+    # arguments and ANSI codes around the message; this flag tells Keras it has done so already.
+    _keras_call_info_injected = True
 
 
 class TrainingDeathPenalty(UnixSignalDeathPenalty):
@@ -47,6 +58,12 @@ class TrainingWorker(Worker):
     """A forking RQ worker whose job timeout fails the SQL job with a plain reason."""
 
     death_penalty_class = TrainingDeathPenalty
+    # Set by SIGTERM or SIGINT: RQ's own flag is set only when the signal finds it busy.
+    stop_asked = False
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.stop_asked = True
+        super().request_stop(signum, frame)
 
 
 def horse_death(
@@ -106,11 +123,69 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     )
     # TensorFlow's C++ start-up chatter (read by the horses when they import it) is noise.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    worker = make_worker(settings, name=name)
-    log.info(
-        "worker %s on queue %r at %s",
-        worker.name,
-        settings.rq_queue_name,
-        worker.connection.connection_pool.connection_kwargs.get("host", "?"),
-    )
-    return worker.work(burst=burst, logging_level=settings.log_level.upper())
+    worked = False
+    pause = FIRST_RECONNECT
+    while True:
+        worker = make_worker(settings, name=name)
+        log.info(
+            "worker %s on queue %r at %s",
+            worker.name,
+            settings.rq_queue_name,
+            worker.connection.connection_pool.connection_kwargs.get("host", "?"),
+        )
+        started = time.monotonic()
+        try:
+            worked = worker.work(burst=burst, logging_level=settings.log_level.upper()) or worked
+            if burst or worker.stop_asked:
+                return worked
+            # RQ leaves its loop on any error it does not expect, a Redis outage in the middle
+            # of its bookkeeping among them, having logged it.
+            log.warning("worker %s: its loop ended on an error; starting it again", worker.name)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("worker %s: Redis is unreachable (%s)", worker.name, exc)
+        if time.monotonic() - started > 4 * MOST_RECONNECT:
+            pause = FIRST_RECONNECT  # a loop that ran a while: a new outage starts afresh
+        if worker.stop_asked or not _wait_for_redis(worker, pause):
+            return worked
+        # A loop that breaks again at once waits longer each time.
+        pause = min(pause * 2, MOST_RECONNECT)
+
+
+def _wait_for_redis(worker: TrainingWorker, pause: float) -> bool:
+    """Wait until Redis answers again, then let go of the worker's old registration; False
+    when a stop signal came meanwhile.
+
+    A work-horse that was training when the loop broke finishes its job (it needs only the
+    database) and is waited for here, so a worker never trains two jobs at once.
+    """
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        if worker.horse_pid:
+            try:
+                _, status = os.waitpid(worker.horse_pid, 0)
+            except ChildProcessError:  # reaped already
+                pass
+            else:
+                how = outcomes.exit_description(wait_status=status)
+                log.info("worker %s: its last horse %s", worker.name, how)
+        while not stop.wait(pause):
+            try:
+                worker.connection.ping()
+                # Its record would refuse a new worker of the same name as still alive.
+                worker.register_death()
+                log.info("worker %s: Redis answers again", worker.name)
+                return True
+            except (redis.ConnectionError, redis.TimeoutError):
+                log.info(
+                    "worker %s: Redis still unreachable; next try in %.1f s",
+                    worker.name,
+                    min(pause * 2, MOST_RECONNECT),
+                )
+                pause = min(pause * 2, MOST_RECONNECT)
+        return False
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -151,6 +151,18 @@ def delete_bars(
     return deleted
 
 
+def count_bars(
+    session: Session, *, ticker: str, start: dt.date | None = None, end: dt.date | None = None
+) -> int:
+    """How many bars of the ticker are stored in [start, end] (either end open)."""
+    query = select(func.count()).select_from(PriceBar).where(PriceBar.ticker == ticker)
+    if start is not None:
+        query = query.where(PriceBar.day >= start)
+    if end is not None:
+        query = query.where(PriceBar.day <= end)
+    return int(session.scalar(query) or 0)
+
+
 def bar_range(session: Session, *, ticker: str) -> tuple[dt.date, dt.date, int] | None:
     """First day, last day and count of stored bars, or None when there are none."""
     first, last, count = session.execute(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Health(BaseModel):
@@ -14,3 +14,6 @@ class Readiness(BaseModel):
     database: str
     revision: str | None
     head: str | None
+    queue: str | None = Field(
+        None, description="Redis with TICKERCAST_QUEUE=rq: ok, or why not; null for local jobs"
+    )

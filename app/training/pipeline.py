@@ -7,9 +7,10 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -23,13 +24,14 @@ from app.prices.sources import configured_source
 from app.prices.store import frame_sha256
 from app.registry import versions
 from app.registry.versions import NewVersion
-from app.training import gate
+from app.training import cost, gate
 from app.training.spec import TrainingSpec
 from models.metrics import Promotion
 
 if TYPE_CHECKING:  # TensorFlow is imported by the training step only, at run time
     from models.train import TrainResult
 
+T = TypeVar("T")
 log = logging.getLogger("tickercast.training")
 
 
@@ -50,6 +52,9 @@ class JobHandle(Protocol):
 
     def succeeded(self, session: Session, *, version_id: int, message: str) -> None:
         """Mark the job succeeded in the final transaction."""
+
+    def durable(self, action: Callable[[], T], what: str) -> T:
+        """Run a database step, trying again through a passing outage of the database."""
 
 
 @dataclass(frozen=True)
@@ -243,32 +248,39 @@ def train_and_register(
     """
     job.progress(stage="loading prices")
     started = time.perf_counter()
-    prices = load_prices(ticker, spec, settings)
+    prices = job.durable(lambda: load_prices(ticker, spec, settings), f"load {ticker}'s prices")
     loaded = time.perf_counter() - started
     job.note(prices.note)
+    # Checked again on the bars it trains on: a refresh may have added some since the request.
+    cost.check_training(spec.config, len(prices.frame), settings)
     result = with_timings(train_model(prices, spec, settings, job), prices_seconds=loaded)
     new = build_version(ticker, spec, prices, result, job_id)
-    # Registration, the champion decision and the job's success are one transaction:
-    # no half-written version, no alias pointing at a version that is not there.
-    with job.finishing() as session:
-        if session is None:
-            return None
-        registered = gate_and_register(
-            session,
-            new=new,
-            result=result,
-            closes=prices.closes,
-            mode=spec.promote,
-            alpha=settings.promotion_significance,
-        )
-        notes = [
-            prices.note,
-            f"Version {registered.version.version} {registered.decision.reason.rstrip('.')}.",
-        ]
-        job.succeeded(
-            session,
-            version_id=registered.version.id,
-            message=" ".join(n for n in notes if n),
-        )
-    log.info("%s: version %d registered", ticker, registered.version.version)
+
+    def register() -> Registered | None:
+        # Registration, the champion decision and the job's success are one transaction:
+        # no half-written version, no alias pointing at a version that is not there. Tried
+        # again as a whole through a database outage: an attempt that failed left nothing.
+        with job.finishing() as session:
+            if session is None:
+                return None
+            registered = gate_and_register(
+                session,
+                new=new,
+                result=result,
+                closes=prices.closes,
+                mode=spec.promote,
+                alpha=settings.promotion_significance,
+            )
+            version, decision = registered.version, registered.decision
+            notes = [prices.note, f"Version {version.version} {decision.reason.rstrip('.')}."]
+            job.succeeded(
+                session,
+                version_id=registered.version.id,
+                message=" ".join(n for n in notes if n),
+            )
+        return registered
+
+    registered = job.durable(register, f"register {ticker}'s new version")
+    if registered is not None:
+        log.info("%s: version %d registered", ticker, registered.version.version)
     return registered

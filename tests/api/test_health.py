@@ -45,3 +45,25 @@ def test_openapi_lists_every_route(client: TestClient) -> None:
         "/healthz",
         "/readyz",
     } <= paths
+
+
+def test_readyz_is_503_naming_redis_when_the_rq_queue_is_unreachable(
+    tmp_path: Path, migrated_template: Path
+) -> None:
+    import shutil
+
+    from tests.tcp_proxy import free_port
+
+    shutil.copy(migrated_template, tmp_path / "t.db")
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"sqlite:///{tmp_path / 't.db'}",
+        queue="rq",
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
+        job_supervisor=False,
+    )
+    with TestClient(create_app(settings)) as client:
+        resp = client.get("/readyz")
+    assert resp.status_code == 503
+    assert resp.json()["database"] == "ok"
+    assert resp.json()["queue"].startswith("Redis unreachable")

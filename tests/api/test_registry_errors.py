@@ -80,3 +80,15 @@ def test_readyz_is_503_while_the_database_is_unreachable(tmp_path: Path) -> None
         assert resp.status_code == 503
         assert resp.json()["status"] == "unavailable"
         assert client.get("/healthz").status_code == 200
+
+
+def test_a_statement_the_database_refuses_is_a_500_not_a_503(tmp_path: Path) -> None:
+    # An empty SQLite file: every table is missing, which no retry will mend.
+    settings = Settings(
+        data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'empty.db'}", job_supervisor=False
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        resp = client.get("/jobs")
+    assert resp.status_code == 500
+    assert resp.json()["code"] == "internal_error"
+    assert "training_job" not in resp.text  # no SQL in the answer

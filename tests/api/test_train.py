@@ -164,3 +164,41 @@ def test_a_body_that_is_not_text_is_a_422_naming_the_body(client: TestClient) ->
     assert body["code"] == "invalid_input"
     assert body["errors"][0]["loc"] == ["body"]
     assert body["detail"].startswith("Invalid body: The body could not be read")
+
+
+@pytest.fixture
+def sample_stored(session: Any, sample_csv_text: str) -> None:
+    from app.prices.service import import_csv
+
+    import_csv(session, ticker="^GSPC", text=sample_csv_text, calendar="XNYS")
+    session.commit()
+
+
+@pytest.mark.usefixtures("sample_stored")
+def test_train_refuses_a_network_over_the_parameter_limit_naming_it(client: TestClient) -> None:
+    resp = client.post("/train", json={"ticker": "^GSPC", "layers": [1024, 1024, 1024]})
+    assert resp.status_code == 422, resp.text
+    body = resp.json()
+    assert body["code"] == "training_too_costly"
+    assert "TICKERCAST_MAX_TRAINING_PARAMETERS" in body["detail"]
+    assert "20,993,029 parameters" in body["detail"]
+    assert client.get("/jobs").json() == []
+
+
+@pytest.mark.usefixtures("sample_stored")
+def test_train_refuses_epochs_times_windows_over_the_limit_naming_it(client: TestClient) -> None:
+    resp = client.post("/train", json={"ticker": "^GSPC", "epochs": 1000, "patience": 1000})
+    assert resp.status_code == 422, resp.text
+    detail = resp.json()["detail"]
+    # 5031 bars: 3456 training windows with the default split, lookback and horizon.
+    assert "1000 epochs x 3,456 training windows x 3 network(s)" in detail
+    assert "TICKERCAST_MAX_EPOCH_WINDOWS" in detail
+    assert client.get("/jobs").json() == []
+    # The default config on the same bars is well inside both limits.
+    assert client.post("/train", json={"ticker": "^GSPC"}).status_code == 202
+
+
+@SQLITE_ONLY
+def test_ticker_without_stored_bars_is_checked_on_its_weights_only(client: TestClient) -> None:
+    assert client.post("/train", json={"ticker": "NEW", "epochs": 1000}).status_code == 202
+    assert client.post("/train", json={"ticker": "NEW", "layers": [1024] * 3}).status_code == 422

@@ -108,3 +108,15 @@ def test_a_worker_that_lost_its_job_registers_nothing(
         job = jobs.get_job(s, job_id=job_id)
         assert (job.status, job.worker, job.model_version_id) == ("running", "elsewhere:4242", None)
         assert list_version_numbers(s, ticker="^GSPC") == []
+
+
+def test_job_rechecks_the_cost_on_the_bars_it_trains_on(
+    settings: Settings, db_url: str, session: Session, sample_csv_text: str
+) -> None:
+    job_id = queue_sample_job(session, db_url, sample_csv_text)
+    strict = settings.model_copy(update={"max_epoch_windows": 10})
+    assert run_job(job_id, strict) == "failed"
+    with session_scope(db_url) as s:
+        error = jobs.get_job(s, job_id=job_id).error or ""
+        assert list_version_numbers(s, ticker="^GSPC") == []
+    assert "over the limit of 10 (TICKERCAST_MAX_EPOCH_WINDOWS)" in error

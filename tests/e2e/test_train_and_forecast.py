@@ -19,6 +19,8 @@ from tests.conftest import TINY_REQUEST
 
 # Two networks: a seed ensemble end to end, through export, parity, registry and serving.
 TINY = {**TINY_REQUEST, "seed": 7, "ensemble": 2}
+# A job that runs until stopped, one network: within TICKERCAST_MAX_EPOCH_WINDOWS on the sample.
+LONG = {**TINY, "epochs": 1000, "patience": 1000, "ensemble": 1}
 NEXT_NYSE_SESSIONS = ["2019-01-02", "2019-01-03", "2019-01-04", "2019-01-07", "2019-01-08"]
 
 
@@ -145,9 +147,7 @@ def test_registry_shows_config_metrics_against_naive_and_data_hash(
 def test_running_job_is_cancelled_within_an_epoch(
     service: TestClient, trained: dict[str, Any]
 ) -> None:
-    resp = service.post(
-        "/train", json={"ticker": "^GSPC", **TINY, "epochs": 1000, "patience": 1000, "seed": 8}
-    )
+    resp = service.post("/train", json={"ticker": "^GSPC", **LONG, "seed": 8})
     job_id = resp.json()["id"]
     wait_for(service, job_id, lambda j: (j["progress"].get("epoch") or 0) >= 1)
     assert service.delete(f"/jobs/{job_id}").status_code == 200
@@ -160,9 +160,7 @@ def test_running_job_is_cancelled_within_an_epoch(
 def test_killed_training_process_marks_job_failed_with_reason(
     service: TestClient, trained: dict[str, Any]
 ) -> None:
-    resp = service.post(
-        "/train", json={"ticker": "^GSPC", **TINY, "epochs": 1000, "patience": 1000, "seed": 9}
-    )
+    resp = service.post("/train", json={"ticker": "^GSPC", **LONG, "seed": 9})
     job_id = resp.json()["id"]
     job = wait_for(service, job_id, lambda j: (j["progress"].get("epoch") or 0) >= 1)
     pid = int(job["worker"].rsplit(":", 1)[1])

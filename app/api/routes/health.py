@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.api.deps import SettingsDep
+from app.api.deps import BackendDep, SettingsDep
 from app.api.examples import ok
-from app.db import migrate
+from app.db import migrate, outages
 from app.schemas.health import Health, Readiness
 
+log = logging.getLogger("tickercast.health")
 router = APIRouter(tags=["health"])
 
 
@@ -35,14 +38,22 @@ async def healthz() -> Health:
         503: {"model": Readiness, "description": "Not ready: the body says what is not"},
     },
 )
-def readyz(settings: SettingsDep) -> Readiness | JSONResponse:
-    """The database answers and its schema is at the migration head."""
+def readyz(settings: SettingsDep, backend: BackendDep) -> Readiness | JSONResponse:
+    """The database answers at the migration head, and so does Redis with TICKERCAST_QUEUE=rq."""
     url = settings.resolved_database_url()
     head = migrate.head_revision(url)
+    queue = backend.queue_status()
     try:
         current = migrate.current_revision(url)
     except Exception as exc:  # any driver error means not ready
-        body = Readiness(status="unavailable", database=f"error: {exc}", revision=None, head=head)
+        log.warning("readiness: the database does not answer: %s", exc)
+        body = Readiness(
+            status="unavailable",
+            database=f"error: {outages.describe(exc)}",
+            revision=None,
+            head=head,
+            queue=queue,
+        )
         return JSONResponse(status_code=503, content=body.model_dump())
     if current != head:
         body = Readiness(
@@ -50,6 +61,12 @@ def readyz(settings: SettingsDep) -> Readiness | JSONResponse:
             database="ok",
             revision=current,
             head=head,
+            queue=queue,
         )
         return JSONResponse(status_code=503, content=body.model_dump())
-    return Readiness(status="ready", database="ok", revision=current, head=head)
+    if queue not in (None, "ok"):
+        body = Readiness(
+            status="unavailable", database="ok", revision=current, head=head, queue=queue
+        )
+        return JSONResponse(status_code=503, content=body.model_dump())
+    return Readiness(status="ready", database="ok", revision=current, head=head, queue=queue)

@@ -14,6 +14,7 @@ from app.api.examples import ok
 from app.api.ratelimit import limited
 from app.jobs import service as jobs
 from app.schemas.jobs import JobOut, TrainRequest
+from app.training import cost
 
 router = APIRouter(tags=["training"])
 
@@ -64,8 +65,17 @@ def start_training(
     """Queue a training job for a ticker (202), or return the identical one (200).
 
     The job trains in a separate process; poll `GET /jobs/{id}` (the `Location` header) or
-    stream `GET /jobs/{id}/events`.
+    stream `GET /jobs/{id}/events`. A network or a job larger than the service allows
+    (TICKERCAST_MAX_TRAINING_PARAMETERS, TICKERCAST_MAX_EPOCH_WINDOWS) is refused with 422.
     """
+    cost.check_request(
+        session,
+        ticker=body.ticker,
+        config=body.config,
+        start=body.start,
+        end=body.end,
+        settings=settings,
+    )
     job, created = jobs.create_job(
         session,
         ticker=body.ticker,

@@ -1,0 +1,397 @@
+"""The fault matrix: real servers and processes through a locked SQLite, a PostgreSQL outage,
+a Redis outage and a SIGTERM mid-request, each asserting what was lost (the goal is nothing).
+
+Kept small and fast: one-layer nets of 8 units on three years of the sample, a 1 s SQLite
+busy timeout and a few seconds of database retries. The kill -9 rows of the matrix are
+tests/e2e/test_train_and_forecast.py (a training process) and tests/e2e/test_rq_scale_out.py
+(a worker and its horse).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from app.db.engine import session_scope
+from app.prices import store
+from app.registry.versions import list_version_numbers
+from tests.backing_services import POSTGRES_ENV, PostgresServer, service_url
+from tests.conftest import SAMPLE_CSV, TINY_REQUEST
+from tests.e2e.live import LiveService, running
+from tests.e2e.test_rq_scale_out import spawn, stop
+from tests.tcp_proxy import TcpProxy, free_port
+
+CSV = {"Content-Type": "text/csv"}
+SAMPLE_ROWS = 5031
+# A fault starting at epoch 1 meets the progress write of a later epoch end, at least.
+TRAINING = {**TINY_REQUEST, "start": "2016-01-01", "epochs": 12, "patience": 12}
+RETRY_SECONDS = 4  # TICKERCAST_DB_RETRY_SECONDS of these services
+SHORT_OUTAGE = 2.5  # seconds: outlasted
+# Seconds: past the retries of a write and of the job's failure after it; nothing is written.
+LONG_OUTAGE = 2 * RETRY_SECONDS + 2
+SQL_WORDS = ("SELECT", "UPDATE", "INSERT", "[SQL", "parameters", "Traceback", "/")
+
+
+def finished(job: dict[str, Any]) -> bool:
+    return job["status"] in ("succeeded", "failed", "cancelled")
+
+
+def training(job: dict[str, Any]) -> bool:
+    return job["status"] == "running" and (job["progress"].get("epoch") or 0) >= 1
+
+
+def wait_for(
+    http: httpx.Client, job_id: str, done: Callable[[dict[str, Any]], bool], seconds: float = 120
+) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while True:
+        with contextlib.suppress(httpx.TransportError):
+            resp = http.get(f"/jobs/{job_id}")
+            if resp.status_code == 200 and done(resp.json()):
+                return resp.json()  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, f"job {job_id} did not get there in {seconds} s"
+        time.sleep(0.2)
+
+
+def train(http: httpx.Client, **changes: Any) -> str:
+    resp = http.post("/train", json={"ticker": "^GSPC", **TRAINING, **changes})
+    assert resp.status_code == 202, resp.text
+    return str(resp.json()["id"])
+
+
+def versions(service: LiveService) -> list[int]:
+    with session_scope(service.settings.resolved_database_url()) as session:
+        return list_version_numbers(session, ticker="^GSPC")
+
+
+def assert_unavailable(resp: httpx.Response) -> None:
+    """503, Retry-After and the one error body, naming no internals."""
+    assert resp.status_code == 503, resp.text
+    assert int(resp.headers["retry-after"]) > 0
+    body = resp.json()
+    assert body["code"] == "unavailable"
+    assert "database is busy or unreachable" in body["detail"]
+    assert not any(word in body["detail"] for word in SQL_WORDS)
+
+
+def job_log(service: LiveService, job_id: str) -> str:
+    return (service.settings.data_dir / "logs" / f"job-{job_id}.log").read_text(errors="replace")
+
+
+# --- SQLite locked for longer than its busy timeout ---------------------------------------
+
+
+@contextlib.contextmanager
+def sqlite_locked(path: Path) -> Iterator[None]:
+    """Hold SQLite's write lock from another connection for the block."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def sqlite_service(
+    tmp_path_factory: pytest.TempPathFactory, migrated_template: Path
+) -> Iterator[LiveService]:
+    data_dir = tmp_path_factory.mktemp("locked")
+    # pysqlite's `timeout`: the service waits 1 s for a lock, not 30.
+    url = f"sqlite:///{data_dir / 'tickercast.db'}?timeout=1"
+    with running(
+        data_dir, migrated_template, database_url=url, db_retry_seconds=RETRY_SECONDS
+    ) as service:
+        yield service
+
+
+def test_import_while_sqlite_is_locked_is_503_then_stored_whole_without_a_restart(
+    sqlite_service: LiveService,
+) -> None:
+    db = sqlite_service.settings.data_dir / "tickercast.db"
+    with httpx.Client(base_url=sqlite_service.url, timeout=30) as http:
+        with sqlite_locked(db):
+            assert_unavailable(
+                http.put("/prices/LOCKED", content=SAMPLE_CSV.read_bytes(), headers=CSV)
+            )
+            assert http.get("/prices/LOCKED").status_code == 404  # nothing half-written
+        resp = http.put("/prices/LOCKED", content=SAMPLE_CSV.read_bytes(), headers=CSV)
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["stored_rows"] == SAMPLE_ROWS
+
+
+def test_training_job_outlasts_a_sqlite_lock_longer_than_the_busy_timeout(
+    sqlite_service: LiveService,
+) -> None:
+    db = sqlite_service.settings.data_dir / "tickercast.db"
+    before = versions(sqlite_service)
+    with httpx.Client(base_url=sqlite_service.url, timeout=30) as http:
+        job_id = train(http, seed=101)
+        wait_for(http, job_id, training)
+        with sqlite_locked(db):
+            time.sleep(SHORT_OUTAGE)
+        job = wait_for(http, job_id, finished)
+    assert job["status"] == "succeeded", job
+    assert job["error"] is None
+    assert versions(sqlite_service) == [*before, job["model_version"]]
+    assert "the database was locked by another writer; trying again" in job_log(
+        sqlite_service, job_id
+    )
+
+
+def test_training_job_locked_out_past_its_retries_fails_saying_so_and_registers_nothing(
+    sqlite_service: LiveService,
+) -> None:
+    db = sqlite_service.settings.data_dir / "tickercast.db"
+    before = versions(sqlite_service)
+    with httpx.Client(base_url=sqlite_service.url, timeout=30) as http:
+        job_id = train(http, seed=102)
+        wait_for(http, job_id, training)
+        with sqlite_locked(db):
+            time.sleep(LONG_OUTAGE)
+        job = wait_for(http, job_id, finished)
+    assert job["status"] == "failed", job
+    assert "locked" in job["error"] and "TICKERCAST_DB_RETRY_SECONDS" in job["error"]
+    assert not any(word in job["error"] for word in SQL_WORDS), job["error"]
+    assert versions(sqlite_service) == before
+    # The details stay in the job's log.
+    assert "database is locked" in job_log(sqlite_service, job_id)
+
+
+# --- PostgreSQL unreachable (a proxy cut between the service and the shared server) --------
+
+
+@pytest.fixture(scope="module")
+def pg_proxy() -> Iterator[TcpProxy]:
+    url = make_url(service_url(POSTGRES_ENV, "PostgreSQL"))
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    proxy.start()
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="module")
+def pg_service(
+    tmp_path_factory: pytest.TempPathFactory,
+    migrated_template: Path,
+    postgres_server: PostgresServer,
+    postgres_template: str,
+    pg_proxy: TcpProxy,
+) -> Iterator[LiveService]:
+    name = postgres_server.new_name("outage")
+    direct = make_url(postgres_server.create(name, template=postgres_template))
+    proxied = direct.set(host="127.0.0.1", port=pg_proxy.port).render_as_string(hide_password=False)
+    try:
+        with running(
+            tmp_path_factory.mktemp("pg-outage"),
+            migrated_template,
+            database_url=proxied,
+            db_retry_seconds=RETRY_SECONDS,
+        ) as service:
+            yield service
+    finally:
+        pg_proxy.restore()
+        postgres_server.drop(name)
+
+
+def test_every_data_route_answers_503_while_postgresql_is_unreachable_then_recovers(
+    pg_service: LiveService, pg_proxy: TcpProxy
+) -> None:
+    with httpx.Client(base_url=pg_service.url, timeout=30) as http:
+        assert http.get("/prices/^GSPC").status_code == 200
+        with pg_proxy.outage():
+            assert_unavailable(http.get("/prices/^GSPC"))
+            assert_unavailable(http.get("/jobs"))
+            assert_unavailable(http.get("/models"))
+            assert_unavailable(http.post("/train", json={"ticker": "^GSPC", **TRAINING}))
+            assert_unavailable(
+                http.put("/prices/DOWN", content=SAMPLE_CSV.read_bytes(), headers=CSV)
+            )
+            ready = http.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["database"] == "error: the database was unreachable"
+            assert http.get("/healthz").status_code == 200
+        # The same process answers again: its pool drops the dead connections.
+        assert http.get("/prices/^GSPC").status_code == 200
+        assert http.get("/readyz").status_code == 200
+        assert http.get("/prices/DOWN").status_code == 404
+        assert http.get("/jobs").json() == []
+
+
+def test_training_job_outlasts_a_short_postgresql_outage(
+    pg_service: LiveService, pg_proxy: TcpProxy
+) -> None:
+    with httpx.Client(base_url=pg_service.url, timeout=30) as http:
+        job_id = train(http, seed=201)
+        wait_for(http, job_id, training)
+        with pg_proxy.outage():
+            time.sleep(SHORT_OUTAGE)
+        job = wait_for(http, job_id, finished)
+    assert job["status"] == "succeeded", job
+    assert versions(pg_service) == [job["model_version"]]
+    assert "the database was unreachable; trying again" in job_log(pg_service, job_id)
+
+
+def test_training_job_through_a_long_postgresql_outage_fails_with_the_true_reason(
+    pg_service: LiveService, pg_proxy: TcpProxy
+) -> None:
+    before = versions(pg_service)
+    with httpx.Client(base_url=pg_service.url, timeout=30) as http:
+        job_id = train(http, seed=202)
+        wait_for(http, job_id, training)
+        with pg_proxy.outage():
+            time.sleep(LONG_OUTAGE)
+        job = wait_for(http, job_id, finished)
+    assert job["status"] == "failed", job
+    assert "unreachable" in job["error"] and "TICKERCAST_DB_RETRY_SECONDS" in job["error"]
+    assert "restarted" not in job["error"]
+    assert not any(word in job["error"] for word in SQL_WORDS), job["error"]
+    assert versions(pg_service) == before
+
+
+# --- Redis killed while a worker trains ----------------------------------------------------
+
+
+class RedisServer:
+    """A private redis-server without persistence: killing it loses everything it held."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            cwd=self.data_dir,
+            stdout=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError):
+                with socket_to(self.port):
+                    return
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def socket_to(port: int) -> Iterator[None]:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        yield
+
+
+def test_worker_outlives_redis_killed_mid_job_and_trains_the_jobs_queued_meanwhile(
+    tmp_path: Path, migrated_template: Path
+) -> None:
+    redis = RedisServer(tmp_path)
+    redis.start()
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        with (
+            running(
+                tmp_path,
+                migrated_template,
+                queue="rq",
+                redis_url=redis.url,
+                rq_queue_name=f"faults-{uuid.uuid4().hex[:8]}",
+                janitor_interval_seconds=1.0,
+                heartbeat_interval_seconds=1.0,
+                heartbeat_timeout_seconds=30,
+            ) as service,
+            httpx.Client(base_url=service.url, timeout=30) as http,
+        ):
+            worker_log = tmp_path / "worker.log"
+            worker = spawn(["worker", "--name", "faults"], service.settings, worker_log)
+            first = train(http, seed=301)
+            wait_for(http, first, training)
+            redis.kill()
+            ready = http.get("/readyz")
+            assert ready.status_code == 503
+            assert "Redis unreachable" in ready.json()["queue"]
+            # Queued in the table while Redis is down; the janitor puts it on the queue later.
+            second = train(http, seed=302, epochs=2, patience=2)
+            # The horse needs only the database; its worker meets the outage when it records
+            # the result in Redis, which is where RQ's loop used to end and the process exit.
+            assert wait_for(http, first, finished)["status"] == "succeeded"
+            time.sleep(SHORT_OUTAGE)
+            redis.start()
+            assert wait_for(http, second, finished)["status"] == "succeeded"
+            assert worker.poll() is None, worker_log.read_text()
+            assert http.get("/readyz").status_code == 200
+            assert versions(service) == [1, 2]
+            assert "Redis answers again" in worker_log.read_text()
+    finally:
+        if worker is not None:
+            stop(worker)
+        if redis.process is not None and redis.process.poll() is None:
+            redis.kill()
+
+
+# --- SIGTERM of the API in the middle of a request ----------------------------------------
+
+
+def test_sigterm_mid_import_lets_the_request_finish_and_stores_it_whole(
+    tmp_path: Path, migrated_template: Path
+) -> None:
+    csv = SAMPLE_CSV.read_bytes()
+    sent = threading.Event()
+
+    def slow_body() -> Iterator[bytes]:
+        step = len(csv) // 8
+        for i in range(0, len(csv), step):
+            yield csv[i : i + step]
+            if i >= 2 * step:
+                sent.set()  # a quarter in: the request is in flight
+            time.sleep(0.2)
+
+    with running(tmp_path, migrated_template, sample=False) as service:
+        answer: dict[str, Any] = {}
+
+        def put() -> None:
+            try:
+                answer["resp"] = httpx.put(
+                    f"{service.url}/prices/TERM", content=slow_body(), headers=CSV, timeout=60
+                )
+            except httpx.TransportError as exc:
+                answer["error"] = exc
+
+        client = threading.Thread(target=put)
+        client.start()
+        assert sent.wait(30)
+        os.kill(service.process.pid, signal.SIGTERM)
+        client.join(timeout=60)
+        # uvicorn finishes the requests in flight, shuts the app down, then re-raises the
+        # signal so that its exit status says what stopped it.
+        assert service.process.wait(timeout=60) == -signal.SIGTERM
+        assert "Application shutdown complete" in service.tail()
+        with session_scope(service.settings.resolved_database_url()) as session:
+            stored = store.count_bars(session, ticker="TERM")
+    # Either the whole file or none of it; here uvicorn lets the request finish.
+    assert answer["resp"].status_code == 200, answer
+    assert stored == SAMPLE_ROWS
