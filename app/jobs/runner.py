@@ -147,6 +147,18 @@ def _claim(
         return job.ticker, TrainingSpec.model_validate(job.config)
 
 
+# Set by the RQ work-horse's alarm when the job's time is up. The alarm's exception is raised
+# wherever the horse happens to be, and TensorFlow or Keras code there may rebuild it as another
+# type (a TypeError, once, under load): whatever then ends the job, its reason is the timeout.
+_timed_out: str | None = None
+
+
+def time_is_up(reason: str) -> None:
+    """Record, in this training process, that the job's timeout fired, with the reason."""
+    global _timed_out
+    _timed_out = reason
+
+
 def _run(job: RunningJob, ticker: str, spec: TrainingSpec, settings: Settings) -> None:
     """Train and register, and turn whatever stopped it into the job's outcome."""
     # The training process loads TensorFlow anyway; the RQ worker's parent must not.
@@ -164,7 +176,7 @@ def _run(job: RunningJob, ticker: str, spec: TrainingSpec, settings: Settings) -
     except Exception as exc:  # the job must end failed with the reason, whatever went wrong
         # The details (SQL, paths, TensorFlow's words) go to the job's log, not its error.
         log.exception("job %s failed", job.job_id)
-        job.ended(JobStatus.FAILED, error=failure_reason(exc))
+        job.ended(JobStatus.FAILED, error=_timed_out or failure_reason(exc))
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -28,7 +28,7 @@ import app.jobs.tasks  # noqa: F401  (imported before the forks, so each horse s
 from app.core.config import Settings
 from app.core.errors import TickercastError
 from app.db.engine import session_scope
-from app.jobs import outcomes
+from app.jobs import outcomes, runner
 from app.jobs.rq_backend import redis_connection, training_queue
 
 log = logging.getLogger("tickercast.worker")
@@ -50,7 +50,9 @@ class TrainingDeathPenalty(UnixSignalDeathPenalty):
 
     def handle_death_penalty(self, signum: int, frame: FrameType | None) -> None:
         if issubclass(self._exception, JobTimeoutException):
-            raise JobTimedOut(outcomes.timed_out(self._timeout))
+            reason = outcomes.timed_out(self._timeout)
+            runner.time_is_up(reason)
+            raise JobTimedOut(reason)
         super().handle_death_penalty(signum, frame)
 
 
