@@ -195,7 +195,7 @@ def load_keras(keras_bytes: bytes) -> keras.Model:
         return keras.models.load_model(path)
 
 
-def _check_length(n_bars: int, config: TrainingConfig) -> None:
+def check_length(n_bars: int, config: TrainingConfig) -> None:
     """Raise InsufficientData unless every split of the series holds at least one window."""
     need = min_training_bars(config)
     what = (
@@ -268,7 +268,7 @@ class _Member:
     fit_seconds: float
 
 
-def _fit_member(
+def fit_member(
     windows: _Windows,
     config: TrainingConfig,
     member: int,
@@ -398,7 +398,7 @@ def train(
     series = as_bars(bars)
     values = series.close
     n_bars = len(values)
-    _check_length(n_bars, config)
+    check_length(n_bars, config)
     hooks = hooks or TrainingHooks()
 
     train_end, val_end = split_bounds(n_bars, config.train_frac, config.val_frac)
@@ -410,7 +410,7 @@ def train(
         starts = list(parent_member_weights(load_keras(warm_start), config))
 
     members = [
-        _fit_member(windows, config, k, seed, hooks, initial_weights=starts[k - 1])
+        fit_member(windows, config, k, seed, hooks, initial_weights=starts[k - 1])
         for k, seed in enumerate(config.member_seeds(), start=1)
     ]
     if len(members) == 1:

@@ -25,6 +25,7 @@ from app.registry import versions
 from app.registry.versions import NewVersion
 from app.training import gate
 from app.training.spec import TrainingSpec
+from models.features import Bars
 from models.metrics import Promotion
 
 if TYPE_CHECKING:  # TensorFlow is imported by the training step only, at run time
@@ -63,6 +64,11 @@ class Prices:
     @property
     def closes(self) -> np.ndarray:
         return self.frame["close"].to_numpy(dtype=np.float64)
+
+    @property
+    def bars(self) -> Bars:
+        """The bars as the features read them (the forecast builds them the same way)."""
+        return Bars.from_frame(self.frame)
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,7 @@ def train_model(
 
     job.progress(stage="training", member=1, members=spec.ensemble, epoch=0, epochs=spec.epochs)
     result = train(
-        prices.closes,
+        prices.bars,
         spec.config,
         hooks=TrainingHooks(on_epoch_end=on_epoch_end, should_stop=job.should_stop),
         parity_tolerance=settings.parity_tolerance,
@@ -192,6 +198,7 @@ def gate_and_register(
     closes: np.ndarray,
     mode: gate.PromoteMode,
     alpha: float,
+    bars: Bars | None = None,
 ) -> Registered:
     """Steps 4 and 5, in the caller's transaction: with the ticker's registry locked, decide
     on `champion`, register the version and move the alias if it earned it."""
@@ -204,6 +211,7 @@ def gate_and_register(
         mode=mode,
         candidate=gate.Candidate(
             closes=closes,
+            bars=bars,
             origins=backtest.origins,
             forecasts=backtest.model,
             summary=backtest.metrics,
@@ -258,6 +266,7 @@ def train_and_register(
             new=new,
             result=result,
             closes=prices.closes,
+            bars=prices.bars,
             mode=spec.promote,
             alpha=settings.promotion_significance,
         )
