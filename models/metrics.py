@@ -203,6 +203,7 @@ class Timings(_Stored):
     prices_seconds: float | None = None  # refreshing and reading the bars
     gate_seconds: float | None = None  # the champion decision (re-runs the sitting champion)
     register_seconds: float | None = None  # storing the version and moving the alias
+    search_seconds: float | None = None  # the hyperparameter search, when one chose the config
 
 
 class DieboldMariano(_Stored):

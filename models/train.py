@@ -102,6 +102,8 @@ class TrainResult:
     calibration: Calibration
     # Every walk-forward window over the test tail (model, baselines, actuals).
     backtest: Backtest
+    # The configuration trained: the request's, or the one a search chose.
+    config: TrainingConfig
     # One entry per epoch of every member: member (1-based), epoch, loss, val_loss.
     history: list[dict[str, float]] = field(default_factory=list)
     library_versions: dict[str, str] = field(default_factory=dict)
@@ -502,6 +504,7 @@ def train(
         metrics=metrics,
         calibration=calibration,
         backtest=backtest,
+        config=config,
         history=[entry for m in members for entry in m.history],
         library_versions=library_versions(),
     )

@@ -14,6 +14,7 @@ from app.api.examples import ok
 from app.api.ratelimit import limited
 from app.jobs import service as jobs
 from app.schemas.jobs import JobOut, TrainRequest
+from app.training.parents import check_parent
 
 router = APIRouter(tags=["training"])
 
@@ -66,6 +67,8 @@ def start_training(
     The job trains in a separate process; poll `GET /jobs/{id}` (the `Location` header) or
     stream `GET /jobs/{id}/events`.
     """
+    # A missing parent is a 404 and one of another architecture a 422 now, not a failed job.
+    check_parent(session, spec=body)
     job, created = jobs.create_job(
         session,
         ticker=body.ticker,
