@@ -44,6 +44,26 @@ def start_training(
                     "summary": "A quick single GRU",
                     "value": {"ticker": "^GSPC", "model_type": "gru", "epochs": 3, "ensemble": 1},
                 },
+                "search": {
+                    "summary": "A bounded hyperparameter search, then the best trained",
+                    "value": {
+                        "ticker": "^GSPC",
+                        "ensemble": 1,
+                        "search": {"trials": 20, "timeout_s": 900, "trial_epochs": 3},
+                    },
+                },
+                "features": {
+                    "summary": "Bar features as extra inputs",
+                    "value": {"ticker": "^GSPC", "features": ["range", "volume", "day_of_week"]},
+                },
+                "transfer": {
+                    "summary": "Warm start from another ticker's version",
+                    "value": {
+                        "ticker": "NVDA",
+                        "epochs": 10,
+                        "parent_version": {"ticker": "^GSPC", "version": 1},
+                    },
+                },
             }
         ),
     ],
