@@ -10,7 +10,7 @@ from models.backtest import forecast_prices
 from models.config import Feature, Strategy, TrainingConfig
 from models.features import Bars, MissingBars, split_origins
 from models.predictor import OnnxPredictor
-from models.train import load_keras, train
+from models.train import TrainResult, load_keras, train
 
 GSPC_CSV = Path(__file__).resolve().parents[2] / "app" / "data" / "GSPC.csv"
 TINY = TrainingConfig(
@@ -44,11 +44,39 @@ def test_training_on_closes_alone_with_a_volume_feature_is_refused(bars: Bars) -
         train(bars.close, config)
 
 
-def test_a_recursive_network_has_one_output_and_is_backtested_over_the_horizon(
-    bars: Bars,
+RECURSIVE = TINY.model_copy(update={"strategy": Strategy.RECURSIVE})
+
+
+@pytest.fixture(scope="module")
+def recursive_result(bars: Bars) -> TrainResult:
+    return train(bars.close, RECURSIVE)
+
+
+def test_a_recursive_forecast_of_horizon_1_equals_the_direct_one_of_the_same_network(
+    bars: Bars, recursive_result: TrainResult
 ) -> None:
-    config = TINY.model_copy(update={"strategy": Strategy.RECURSIVE})
-    result = train(bars.close, config)
+    network = OnnxPredictor(recursive_result.onnx_bytes)
+    one_step = {"horizon": 1}
+    recursive = RECURSIVE.model_copy(update=one_step)
+    direct = RECURSIVE.model_copy(update={**one_step, "strategy": Strategy.DIRECT})
+    origins = recursive_result.backtest.origins
+    scalers = recursive_result.scalers
+    np.testing.assert_array_equal(
+        forecast_prices(bars, origins, recursive, scalers, network.predict),
+        forecast_prices(bars, origins, direct, scalers, network.predict),
+    )
+    # And the first step of the horizon-3 backtest is that same one-step forecast.
+    np.testing.assert_allclose(
+        recursive_result.backtest.model[:, 0],
+        forecast_prices(bars, origins, direct, scalers, network.predict)[:, 0],
+        rtol=1e-12,
+    )
+
+
+def test_a_recursive_network_has_one_output_and_is_backtested_over_the_horizon(
+    bars: Bars, recursive_result: TrainResult
+) -> None:
+    config, result = RECURSIVE, recursive_result
     assert OnnxPredictor(result.onnx_bytes).horizon == 1
     _, _, test_origins = split_origins(len(bars), config)
     assert result.backtest.model.shape == (test_origins.size, config.horizon)
