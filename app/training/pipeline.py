@@ -24,7 +24,7 @@ from app.prices.store import frame_sha256
 from app.registry import versions
 from app.registry.versions import NewVersion
 from app.training import gate
-from app.training.parents import check_parent
+from app.training.checks import check_parent
 from app.training.spec import TrainingSpec
 from models.features import Bars
 from models.metrics import Promotion

@@ -198,3 +198,12 @@ def test_lineage_is_recorded_and_shown_nearest_parent_first(
         {"ticker": "^GSPC", "version": child},
         {"ticker": "^GSPC", "version": root},
     ]
+
+
+@SQLITE_ONLY
+def test_a_search_budget_reaching_the_job_timeout_is_refused(client: TestClient) -> None:
+    body = {"ticker": "AAPL", "search": {"trials": 5, "timeout_s": 3600}}
+    resp = client.post("/train", json=body)
+    assert resp.status_code == 422
+    assert "search.timeout_s (3600) must be below the job timeout (3600 s" in resp.text
+    assert client.get("/jobs").json() == []

@@ -14,7 +14,7 @@ from app.api.examples import ok
 from app.api.ratelimit import limited
 from app.jobs import service as jobs
 from app.schemas.jobs import JobOut, TrainRequest
-from app.training.parents import check_parent
+from app.training.checks import check_request
 
 router = APIRouter(tags=["training"])
 
@@ -87,8 +87,9 @@ def start_training(
     The job trains in a separate process; poll `GET /jobs/{id}` (the `Location` header) or
     stream `GET /jobs/{id}/events`.
     """
-    # A missing parent is a 404 and one of another architecture a 422 now, not a failed job.
-    check_parent(session, spec=body)
+    # A missing parent is a 404, one of another architecture or a search budget the job
+    # timeout cannot hold a 422, now rather than as a failed job.
+    check_request(session, spec=body, settings=settings)
     job, created = jobs.create_job(
         session,
         ticker=body.ticker,

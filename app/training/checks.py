@@ -1,9 +1,11 @@
-"""Warm starts: the parent version a new one begins from, checked before anything trains."""
+"""What POST /train checks beyond the request's own validation, before a job is queued: the
+parent a warm start begins from, and a search budget the job's timeout leaves room for."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from app.core.config import Settings
 from app.core.errors import InvalidInput, ModelNotFound
 from app.db.tables import ModelVersion
 from app.registry import versions
@@ -32,3 +34,23 @@ def check_parent(session: Session, *, spec: TrainingSpec) -> ModelVersion | None
             "values: ask for the parent's, or choose another parent."
         )
     return row
+
+
+def check_search_budget(*, spec: TrainingSpec, settings: Settings) -> None:
+    """Refuse a search whose budget alone reaches the job timeout (the job would be killed
+    before the chosen configuration is trained)."""
+    if spec.search is None:
+        return
+    limit = settings.job_timeout_seconds
+    if spec.search.timeout_s >= limit:
+        raise InvalidInput(
+            f"search.timeout_s ({spec.search.timeout_s:g}) must be below the job timeout "
+            f"({limit} s, TICKERCAST_JOB_TIMEOUT_SECONDS), which must also cover training the "
+            "chosen configuration; lower timeout_s."
+        )
+
+
+def check_request(session: Session, *, spec: TrainingSpec, settings: Settings) -> None:
+    """Every check of a training request that needs the registry or the settings."""
+    check_search_budget(spec=spec, settings=settings)
+    check_parent(session, spec=spec)
