@@ -196,11 +196,11 @@ def section(results: dict[str, tuple[int, list[Variant]]], minutes: float, done:
     """The Markdown section for BENCHMARKS.md."""
     c = BASE
     parents = ", ".join(f"{k} from {v}" for k, v in PARENT.items())
-    state = "" if done else " **Incomplete: the run was stopped before every variant ran.**"
+    state = "" if done else " (**incomplete: a draft written before every variant ran**)"
     head = [
         MARKER,
         "",
-        f"What ran, in {minutes:.0f} minutes on this machine's shared cores:{state} every "
+        f"What ran, in {minutes:.0f} minutes on this machine's shared cores{state}: every "
         f"variant is the default configuration ({c.model_type.upper()}, lookback {c.lookback}, "
         f"layers {list(c.layers)}, dropout {c.dropout}, horizon {c.horizon}, "
         f"{c.interval_method} intervals) as single networks (`ensemble` 1) with seeds "
