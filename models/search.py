@@ -106,24 +106,36 @@ def configured(base: TrainingConfig, params: dict[str, Any], **more: Any) -> Tra
 
 class _ReportToTrial(keras.callbacks.Callback):
     """Reports val_loss to the trial each epoch; stops the fit when the pruner says so or the
-    search's deadline passes (checked between batches too)."""
+    search's deadline passes (checked after every training and validation batch)."""
 
     def __init__(self, trial: optuna.Trial, deadline: float) -> None:
         super().__init__()
         self.trial = trial
         self.deadline = deadline  # time.monotonic() seconds
         self.stopped: str | None = None
+        # The deadline cut a validation pass short: that epoch's val_loss is not a score.
+        self.cut_validation = False
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        """Stop at the deadline without waiting for the epoch's end."""
+    def _past_deadline(self) -> bool:
         if self.stopped is None and time.monotonic() >= self.deadline:
             self.stopped = "timeout"
             self.model.stop_training = True
+        return self.stopped == "timeout"
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Stop at the deadline without waiting for the epoch's end."""
+        self._past_deadline()
+
+    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Stop the epoch's validation pass too at the deadline."""
+        if self._past_deadline():
+            self.cut_validation = True
+            self.model.stop_evaluating = True
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Report the epoch's validation loss and ask the pruner."""
         val_loss = float((logs or {}).get("val_loss", np.nan))
-        if np.isfinite(val_loss):
+        if np.isfinite(val_loss) and not self.cut_validation:
             self.trial.report(val_loss, epoch)
         if self.stopped is None and self.trial.should_prune():
             self.stopped = "pruned"
@@ -183,7 +195,8 @@ def search(
             TrainingHooks(on_epoch_end=on_epoch_end, should_stop=hooks.should_stop),
             extra_callbacks=(report,),
         )
-        losses = [h["val_loss"] for h in member.history if np.isfinite(h.get("val_loss", np.nan))]
+        history = member.history[:-1] if report.cut_validation else member.history
+        losses = [h["val_loss"] for h in history if np.isfinite(h.get("val_loss", np.nan))]
         trial.set_user_attr("epochs_run", len(member.history))
         if losses:
             trial.set_user_attr("val_loss", min(losses))
