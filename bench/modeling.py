@@ -50,7 +50,9 @@ BAR_FEATURES = (
     Feature.DAY_OF_WEEK,
 )
 SEARCH = SearchSpec(trials=20, timeout_s=240.0, trial_epochs=2)
-VARIANTS = ("default", "features", "recursive", "warm start", "searched")
+VARIANTS = ("default", "features", "recursive", "warm start", "searched", "searched + features")
+# The heading of a run of only some variants: its own section, beside the full run's.
+PARTIAL = "## Modeling options, some variants only (`python -m bench.modeling --variants`):"
 
 
 @dataclass
@@ -138,13 +140,15 @@ def series_section(ticker: str, n_bars: int, variants: list[Variant]) -> list[st
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     lines += [variant_row(v) for v in variants if v.runs]
-    searched = next((v for v in variants if v.search is not None), None)
-    if searched is not None and searched.search is not None:
+    for searched in variants:
         rec = searched.search
+        if rec is None:
+            continue
         states = [t.state for t in rec.trials]
         lines += [
             "",
-            f"Search: {len(rec.trials)} trials in {rec.seconds:.0f} s (stopped by "
+            f"{searched.name.capitalize()}: {len(rec.trials)} trials in {rec.seconds:.0f} s "
+            "(stopped by "
             f"{rec.stopped_by}; {states.count('complete')} complete, "
             f"{sum(s.startswith('pruned') for s in states)} pruned, "
             f"{states.count('fail')} failed), best trial {rec.best_trial} with validation "
@@ -192,13 +196,19 @@ def summary_table(results: dict[str, tuple[int, list[Variant]]]) -> list[str]:
     return lines + [""]
 
 
-def section(results: dict[str, tuple[int, list[Variant]]], minutes: float, done: bool) -> str:
+def section(
+    results: dict[str, tuple[int, list[Variant]]],
+    minutes: float,
+    done: bool,
+    variants: Sequence[str] = VARIANTS,
+) -> str:
     """The Markdown section for BENCHMARKS.md."""
     c = BASE
+    heading = MARKER if set(variants) == set(VARIANTS) else f"{PARTIAL} {', '.join(variants)}"
     parents = ", ".join(f"{k} from {v}" for k, v in PARENT.items())
     state = "" if done else " (**incomplete: a draft written before every variant ran**)"
     head = [
-        MARKER,
+        heading,
         "",
         f"What ran, in {minutes:.0f} minutes on this machine's shared cores{state}: every "
         f"variant is the default configuration ({c.model_type.upper()}, lookback {c.lookback}, "
@@ -214,20 +224,22 @@ def section(results: dict[str, tuple[int, list[Variant]]], minutes: float, done:
         f"most {SEARCH.trial_epochs} epochs or {SEARCH.timeout_s:.0f} s, "
         "whichever ends first, scored on validation loss only; the chosen configuration is then "
         "trained like the others (its search time is in the line under the table, not in "
-        "`train s`). Ratios are MAE over a baseline's on the same test windows (below 1 "
+        "`train s`). **searched + features**: the same search from the default plus those "
+        "features. Ratios are MAE over a baseline's on the same test windows (below 1 "
         "beats it); coverage is the share of test actuals inside the calibrated intervals.",
         "",
     ]
     body: list[str] = []
-    for ticker, (n_bars, variants) in results.items():
-        body += series_section(ticker, n_bars, variants)
+    for ticker, (n_bars, runs) in results.items():
+        body += series_section(ticker, n_bars, runs)
     return "\n".join(head + body + summary_table(results))
 
 
 def write_section(text: str, path: Path = OUT) -> None:
-    """Put the section into BENCHMARKS.md, replacing an earlier one and keeping the rest."""
+    """Put the section into BENCHMARKS.md, replacing an earlier one with its heading (its first
+    line) and keeping the rest."""
     current = path.read_text() if path.exists() else "# Benchmarks\n"
-    before, found, after = current.partition(MARKER)
+    before, found, after = current.partition(text.splitlines()[0])
     if found:
         # Keep whatever section follows ours.
         rest = after.split("\n## ", 1)
@@ -241,15 +253,18 @@ def run(
     data_dir: Path = DATA_DIR,
     tickers: Sequence[str] | None = None,
     on_progress: Callable[[str], None] | None = None,
+    variants: Sequence[str] = VARIANTS,
 ) -> str:
-    """Run every variant on every series; return the section (on_progress gets each draft)."""
+    """Run the variants on every series; return the section (on_progress gets each draft).
+
+    Warm starts need the default networks of the same run."""
     started = time.perf_counter()
     names = list(tickers or SERIES)
     bars = {t: load_bars(data_dir / SERIES[t]) for t in names}
     results: dict[str, tuple[int, list[Variant]]] = {t: (len(bars[t]), []) for t in names}
 
     def report(done: bool = False) -> str:
-        text = section(results, (time.perf_counter() - started) / 60, done)
+        text = section(results, (time.perf_counter() - started) / 60, done, variants)
         if on_progress is not None:
             on_progress(text)
         return text
@@ -262,34 +277,37 @@ def run(
                 f"{ticker} {variant.name} seed {seed}: {variant.runs[-1].seconds:.0f} s", flush=True
             )
 
-    defaults: dict[str, Variant] = {}
-    for t in names:
-        defaults[t] = Variant("default", BASE)
-        add(t, defaults[t], training(bars[t], BASE))
-    report()
     featured = BASE.model_copy(update={"features": BAR_FEATURES})
-    for t in names:
-        add(t, Variant("features", featured), training(bars[t], featured))
-    report()
     recursive = BASE.model_copy(update={"strategy": Strategy.RECURSIVE})
-    for t in names:
-        add(t, Variant("recursive", recursive), training(bars[t], recursive))
-    report()
-    for t in names:
-        parent = PARENT[t]
-        if parent not in defaults:
-            continue
-        by_seed = {r.seed: r.result.keras_bytes for r in defaults[parent].runs}
-        add(t, Variant("warm start", BASE, note=f"from {parent}"), training(bars[t], BASE, by_seed))
-    report()
-    for t in names:
-        outcome = search(bars[t], BASE, SEARCH)
-        print(
-            f"{t} search: {outcome.record.seconds:.0f} s, {outcome.record.best_params}", flush=True
-        )
-        chosen = Variant("searched", outcome.config, search=outcome.record)
-        add(t, chosen, training(bars[t], outcome.config))
+    defaults: dict[str, Variant] = {}
+    if "default" in variants:
+        for t in names:
+            defaults[t] = Variant("default", BASE)
+            add(t, defaults[t], training(bars[t], BASE))
         report()
+    for name, config in (("features", featured), ("recursive", recursive)):
+        if name in variants:
+            for t in names:
+                add(t, Variant(name, config), training(bars[t], config))
+            report()
+    if "warm start" in variants:
+        for t in names:
+            parent = PARENT[t]
+            if parent not in defaults:
+                continue
+            by_seed = {r.seed: r.result.keras_bytes for r in defaults[parent].runs}
+            variant = Variant("warm start", BASE, note=f"from {parent}")
+            add(t, variant, training(bars[t], BASE, by_seed))
+        report()
+    for name, base in (("searched", BASE), ("searched + features", featured)):
+        if name not in variants:
+            continue
+        for t in names:
+            outcome = search(bars[t], base, SEARCH)
+            print(f"{t} {name}: {outcome.record.seconds:.0f} s, {outcome.record.best_params}")
+            chosen = Variant(name, outcome.config, search=outcome.record)
+            add(t, chosen, training(bars[t], outcome.config))
+            report()
     return report(done=True)
 
 
@@ -297,8 +315,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickers", nargs="*", default=None, help="Subset of the series")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument(
+        "--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS, help="Some only"
+    )
     args = parser.parse_args()
-    text = run(args.data_dir, args.tickers, on_progress=write_section)
+    text = run(args.data_dir, args.tickers, on_progress=write_section, variants=args.variants)
     print(text)
 
 
