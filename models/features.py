@@ -317,10 +317,11 @@ def _column(bars: Bars, name: str, feature: Feature, idx: np.ndarray) -> np.ndar
     if np.any(bad):
         where = np.asarray(idx)[bad]
         first = int(where.min())
-        when = f" on {bars.day[first]}" if bars.day is not None else ""
+        # The date says which bar; an index is all closes alone can say.
+        which = f"the bar of {bars.day[first]}" if bars.day is not None else f"bar {first}"
         raise MissingBars(
-            f"feature {feature.value} needs the {name} of bar {first}{when}, which is missing "
-            f"or invalid ({int(np.unique(where).size)} such bars in the windows asked for)"
+            f"feature {feature.value} needs the {name} of {which}, which is missing or invalid "
+            f"({int(np.unique(where).size)} such bars in the windows asked for)"
         )
     return np.asarray(got, dtype=np.float64) if name != "day" else got
 

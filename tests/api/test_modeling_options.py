@@ -82,8 +82,7 @@ def test_a_forecast_needing_a_missing_volume_is_a_422_naming_it(
     resp = client.get("/forecast/^GSPC", params={"version": version})
     assert resp.status_code == 422
     day = holed.index[-1].date().isoformat()
-    assert "feature volume needs the volume of bar" in resp.json()["detail"]
-    assert day in resp.json()["detail"]
+    assert f"feature volume needs the volume of the bar of {day}" in resp.json()["detail"]
 
 
 @SQLITE_ONLY

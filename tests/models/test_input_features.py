@@ -115,7 +115,7 @@ def test_an_empty_volume_where_a_window_reads_it_names_the_day(frame: pd.DataFra
     holed = frame.copy()
     holed.iloc[-3, holed.columns.get_loc("volume")] = np.nan
     day = holed.index[-3].date().isoformat()
-    with pytest.raises(MissingBars, match=f"volume of bar 597 on {day}"):
+    with pytest.raises(MissingBars, match=f"feature volume needs the volume of the bar of {day}"):
         encode_inputs(Bars.from_frame(holed), np.array([599]), config, scalers)
     # A window that ends before the hole does not need that bar.
     assert encode_inputs(Bars.from_frame(holed), np.array([590]), config, scalers).shape == (
