@@ -8,7 +8,7 @@ import platform
 import time
 from pathlib import Path
 
-from bench import inference, model_quality
+from bench import inference, model_quality, modeling
 from bench.serve import MARKER as SERVING
 from models.config import TrainingConfig
 
@@ -43,6 +43,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     quality = model_quality.run(model_quality.DATA_DIR)
     speed = inference.run(repeats=500)
+    options = modeling.run(modeling.DATA_DIR)
     minutes = (time.perf_counter() - started) / 60
     header = (
         "# Benchmarks\n\n"
@@ -63,6 +64,9 @@ def main() -> None:
         + quality
         + "\n## Inference per forecast (`python -m bench.inference`)\n\n"
         + speed
+        + "\n"
+        + options
+        + "\n"
         + serving
     )
     print(OUT.read_text())

@@ -35,8 +35,9 @@ def _recurrent_layer(model_type: str, units: int, return_sequences: bool) -> ker
 
 
 def build_model(config: TrainingConfig, name: str | None = None) -> keras.Model:
-    """Build and compile a stacked recurrent network with a direct multi-step Dense head."""
-    inputs = keras.Input(shape=(config.lookback, 1), name=INPUT_NAME)
+    """Build and compile a stacked recurrent network with a Dense head of one output per step
+    (direct) or a single next-step output (recursive)."""
+    inputs = keras.Input(shape=(config.lookback, config.n_inputs), name=INPUT_NAME)
     x = inputs
     last = len(config.layers) - 1
     for i, units in enumerate(config.layers):
@@ -44,8 +45,8 @@ def build_model(config: TrainingConfig, name: str | None = None) -> keras.Model:
         x = _recurrent_layer(config.model_type, units, return_sequences=i < last)(x)
         if i < last and config.dropout > 0.0:
             x = keras.layers.Dropout(config.dropout)(x)
-    # One output per step (direct strategy): no recursive feeding of forecasts back in.
-    outputs = keras.layers.Dense(config.horizon, name=OUTPUT_NAME)(x)
+    # Direct: one output per step; recursive: the next step, fed back by forecast_prices.
+    outputs = keras.layers.Dense(config.output_steps, name=OUTPUT_NAME)(x)
     model = keras.Model(inputs, outputs, name=name or f"{config.model_type}_forecaster")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate), loss="mse")
     return model
@@ -63,6 +64,6 @@ def build_ensemble(config: TrainingConfig, members: Sequence[keras.Model]) -> ke
     names = [m.name for m in members]
     if len(set(names)) != len(names):
         raise ValueError(f"ensemble members need distinct names, got {names}")
-    inputs = keras.Input(shape=(config.lookback, 1), name=INPUT_NAME)
+    inputs = keras.Input(shape=(config.lookback, config.n_inputs), name=INPUT_NAME)
     outputs = keras.layers.Average(name=OUTPUT_NAME)([member(inputs) for member in members])
     return keras.Model(inputs, outputs, name=f"{config.model_type}_ensemble_{len(members)}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.config import TrainingConfig
+from models.config import Strategy, TrainingConfig
 from models.evaluate import (
     compare,
     drift_forecast,
@@ -22,7 +22,15 @@ from models.evaluate import (
     mean_log_return,
     naive_forecast,
 )
-from models.features import FeatureScalers, decode_outputs, encode_inputs, valid_origins
+from models.features import (
+    Bars,
+    FeatureScalers,
+    as_bars,
+    decode_outputs,
+    encode_inputs,
+    encode_step,
+    valid_origins,
+)
 from models.intervals import REPORTED_LEVELS, Calibration
 from models.metrics import BacktestSummary
 
@@ -70,15 +78,30 @@ def actuals(closes: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray
 
 
 def forecast_prices(
-    closes: np.ndarray,
+    bars: Bars | np.ndarray,
     origins: np.ndarray,
     config: TrainingConfig,
     scalers: FeatureScalers,
     predict: Predict,
 ) -> np.ndarray:
-    """Price forecasts of a model at each origin, shape (n, horizon)."""
-    x = encode_inputs(closes, origins, config, scalers)
-    return decode_outputs(predict(x), closes[origins], config, scalers)
+    """Price forecasts of a model at each origin, shape (n, horizon), by either strategy.
+
+    Recursive: the network forecasts one step, the forecast close is appended to the window
+    (its oldest bar dropped) and the network runs again, horizon times.
+    """
+    series = as_bars(bars)
+    idx = np.asarray(origins, dtype=np.int64)
+    x = encode_inputs(series, idx, config, scalers)
+    last = series.close[idx]
+    if config.strategy == Strategy.DIRECT:
+        return decode_outputs(predict(x), last, config, scalers)
+    steps = []
+    for _ in range(config.horizon):
+        step = decode_outputs(predict(x), last, config, scalers)[:, 0]
+        x = np.concatenate([x[:, 1:, :], encode_step(step, last, config, scalers)], axis=1)
+        steps.append(step)
+        last = step
+    return np.stack(steps, axis=1) if steps else np.empty((idx.size, 0))
 
 
 def score_forecasts(
@@ -104,7 +127,7 @@ def score_forecasts(
 
 
 def walk_forward(
-    closes: np.ndarray,
+    bars: Bars | np.ndarray,
     config: TrainingConfig,
     scalers: FeatureScalers,
     predict: Predict,
@@ -115,12 +138,13 @@ def walk_forward(
     levels: Iterable[int] = REPORTED_LEVELS,
 ) -> Backtest:
     """Forecast from every origin with the model and both baselines, and score them alike."""
-    values = np.asarray(closes, dtype=np.float64)
+    series = as_bars(bars)
+    values = series.close
     idx = np.asarray(origins, dtype=np.int64)
     if idx.size == 0:
         raise ValueError("a backtest needs at least one origin")
     h = config.horizon
-    model = forecast_prices(values, idx, config, scalers, predict)
+    model = forecast_prices(series, idx, config, scalers, predict)
     summary = score_forecasts(values, idx, model, train_end=train_end)
     actual = actuals(values, idx, h)
     scale = None

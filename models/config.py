@@ -39,12 +39,42 @@ class IntervalMethod(StrEnum):
     PLAIN = "plain"
 
 
+class Feature(StrEnum):
+    """An input channel built from the bars beside the close channel the target defines.
+
+    log_return: daily log return of the close; open, high, low: log of the bar's open, high or
+    low over the previous close; range: log of high over low; volume: the volume as a z-score
+    over the lookback window; day_of_week: 0 (Monday) to 4 (Friday).
+    """
+
+    LOG_RETURN = "log_return"
+    OPEN = "open"
+    HIGH = "high"
+    LOW = "low"
+    RANGE = "range"
+    VOLUME = "volume"
+    DAY_OF_WEEK = "day_of_week"
+
+
+class Strategy(StrEnum):
+    """How the network covers the horizon.
+
+    direct: one output per step, all at once; recursive: one step, its forecast fed back as the
+    newest input horizon times.
+    """
+
+    DIRECT = "direct"
+    RECURSIVE = "recursive"
+
+
 # Largest seed: Keras and numpy take any 32-bit unsigned value, PostgreSQL's integer does not.
 MAX_SEED = 2**31 - 1
 # What a stored config written before a field existed meant by its absence: a record without
 # `ensemble` was one network, and its intervals were plain split-conformal.
 _BEFORE_FIELD: dict[str, Any] = {"ensemble": 1, "interval_method": IntervalMethod.PLAIN.value}
 Units = Annotated[int, Strict(), Field(ge=1, le=1024)]
+# Lax: JSON gives a feature as its name.
+FeatureName = Annotated["Feature", Strict(False)]
 
 
 class TrainingConfig(BaseModel):
@@ -116,6 +146,46 @@ class TrainingConfig(BaseModel):
         description="Trading days of daily log returns whose standard deviation scales the "
         "intervals (interval_method volatility)",
     )
+    features: tuple[FeatureName, ...] = Field(
+        default=(),
+        max_length=len(Feature),
+        strict=False,
+        description="Extra input channels built from the bars, beside the close channel the "
+        "target defines; each is scaled on the training split only",
+    )
+    strategy: Strategy = Field(
+        default=Strategy.DIRECT,
+        strict=False,
+        description="direct: every horizon step at once; recursive: one step fed back "
+        "horizon times",
+    )
+
+    @model_validator(mode="after")
+    def _inputs_make_sense(self) -> TrainingConfig:
+        if len(set(self.features)) != len(self.features):
+            raise ValueError(f"features must not repeat, got {[f.value for f in self.features]}")
+        if self.target == Target.LOG_RETURN and Feature.LOG_RETURN in self.features:
+            raise ValueError(
+                "features: log_return is already the input of target log_return; drop it"
+            )
+        if self.strategy == Strategy.RECURSIVE and self.features:
+            # A fed-back forecast is a close: the open, high, low and volume of a future bar
+            # are unknown, so a recursive network reads the close channel alone.
+            raise ValueError(
+                f"strategy recursive feeds back forecast closes only; features "
+                f"{[f.value for f in self.features]} cannot be built for future bars"
+            )
+        return self
+
+    @property
+    def n_inputs(self) -> int:
+        """Input channels: the target's close channel and one per feature."""
+        return 1 + len(self.features)
+
+    @property
+    def output_steps(self) -> int:
+        """Outputs of the network: the horizon (direct) or one step (recursive)."""
+        return 1 if self.strategy == Strategy.RECURSIVE else self.horizon
 
     @model_validator(mode="after")
     def _test_split_left(self) -> TrainingConfig:
@@ -149,3 +219,28 @@ class TrainingConfig(BaseModel):
     def member_seeds(self) -> list[int]:
         """The seed of each ensemble member: seed, seed + 1, ..., wrapping past MAX_SEED to 0."""
         return [(self.seed + k) % (MAX_SEED + 1) for k in range(self.ensemble)]
+
+
+# What decides a network's weights' shapes and what its inputs mean: a warm start needs a
+# parent that agrees on every one.
+ARCHITECTURE_FIELDS = (
+    "model_type",
+    "layers",
+    "lookback",
+    "horizon",
+    "target",
+    "features",
+    "strategy",
+    "ensemble",
+)
+
+
+def architecture_differences(parent: TrainingConfig, child: TrainingConfig) -> list[str]:
+    """Each architecture or input field on which two configs differ, as 'name: parent vs child'."""
+    out = []
+    for name in ARCHITECTURE_FIELDS:
+        theirs, ours = getattr(parent, name), getattr(child, name)
+        if theirs != ours:
+            # The JSON form reads better than enum reprs.
+            out.append(f"{name}: parent {parent.to_dict()[name]} vs {child.to_dict()[name]}")
+    return out

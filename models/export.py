@@ -23,7 +23,9 @@ class ParityError(Exception):
 
 def to_onnx(model: keras.Model, config: TrainingConfig, opset: int = 17) -> bytes:
     """Convert the model to a serialized ONNX graph with a dynamic batch dimension."""
-    signature = (tf.TensorSpec((None, config.lookback, 1), tf.float32, name=INPUT_NAME),)
+    signature = (
+        tf.TensorSpec((None, config.lookback, config.n_inputs), tf.float32, name=INPUT_NAME),
+    )
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=opset)
     return bytes(proto.SerializeToString())
 

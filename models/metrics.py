@@ -203,6 +203,7 @@ class Timings(_Stored):
     prices_seconds: float | None = None  # refreshing and reading the bars
     gate_seconds: float | None = None  # the champion decision (re-runs the sitting champion)
     register_seconds: float | None = None  # storing the version and moving the alias
+    search_seconds: float | None = None  # the hyperparameter search, when one chose the config
 
 
 class DieboldMariano(_Stored):
@@ -237,6 +238,34 @@ class Promotion(_Stored):
     significance: DieboldMariano | None = None
 
 
+class SearchTrial(_Stored):
+    """One candidate of a hyperparameter search: what it tried and how it ended."""
+
+    number: int  # 0-based, in the order tried
+    params: dict[str, Any]
+    state: str  # complete, pruned (by the pruner or the deadline) or fail
+    val_loss: float | None  # best validation loss over its epochs (None if it never scored)
+    epochs_run: int
+    seconds: float
+
+
+class SearchRecord(_Stored):
+    """The whole search that chose a version's configuration, scored on validation loss only."""
+
+    trials_requested: int
+    timeout_s: float
+    trial_epochs: int
+    sampler: str
+    pruner: str
+    space: dict[str, Any]
+    stopped_by: str  # trials: all were run; timeout: the budget ran out first
+    seconds: float
+    best_trial: int
+    best_val_loss: float
+    best_params: dict[str, Any]
+    trials: list[SearchTrial]
+
+
 class VersionMetrics(_Stored):
     """Everything a version records about its quality and its training run."""
 
@@ -249,3 +278,4 @@ class VersionMetrics(_Stored):
     members: list[MemberMetrics] = []
     timings: Timings | None = None
     promotion: Promotion | None = None
+    search: SearchRecord | None = None  # when a hyperparameter search chose the config

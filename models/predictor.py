@@ -7,7 +7,7 @@ import onnxruntime as ort
 
 
 class OnnxPredictor:
-    """Runs one exported forecaster: float32 (n, lookback, 1) windows in, (n, horizon) out."""
+    """Runs one exported forecaster: float32 (n, lookback, inputs) windows in, (n, outputs) out."""
 
     def __init__(self, onnx_bytes: bytes, intra_op_threads: int = 1) -> None:
         """Build a CPU inference session from the serialized ONNX model."""
@@ -25,6 +25,7 @@ class OnnxPredictor:
         # Dimension 1 is the lookback; symbolic dims come back as strings.
         dims = model_input.shape
         self.lookback: int | None = dims[1] if len(dims) == 3 and isinstance(dims[1], int) else None
+        self.inputs: int | None = dims[2] if len(dims) == 3 and isinstance(dims[2], int) else None
         out_dims = self._session.get_outputs()[0].shape
         self.horizon: int | None = (
             out_dims[1] if len(out_dims) == 2 and isinstance(out_dims[1], int) else None
@@ -33,8 +34,10 @@ class OnnxPredictor:
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Return scaled forecasts, float32 shape (n, horizon)."""
         batch = np.asarray(x)
-        if batch.ndim != 3 or batch.shape[2] != 1:
-            raise ValueError(f"x must have shape (n, lookback, 1), got {batch.shape}")
+        if batch.ndim != 3:
+            raise ValueError(f"x must have shape (n, lookback, inputs), got {batch.shape}")
+        if self.inputs is not None and batch.shape[2] != self.inputs:
+            raise ValueError(f"x must have {self.inputs} input channels, got {batch.shape[2]}")
         if self.lookback is not None and batch.shape[1] != self.lookback:
             raise ValueError(f"x must have lookback {self.lookback}, got {batch.shape[1]}")
         # Windows come from encode_inputs as float32 already; this only guards other callers.

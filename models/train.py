@@ -32,13 +32,15 @@ from models.backtest import (  # noqa: E402
 from models.config import IntervalMethod, TrainingConfig  # noqa: E402
 from models.export import ParityError, parity_max_abs_diff, to_onnx  # noqa: E402
 from models.features import (  # noqa: E402
+    Bars,
     FeatureScalers,
-    as_closes,
+    as_bars,
     encode_inputs,
     encode_targets,
     fit_scalers,
     min_training_bars,
     split_origins,
+    valid_origins,
 )
 from models.intervals import Calibration, calibrate  # noqa: E402
 from models.metrics import (  # noqa: E402
@@ -100,6 +102,8 @@ class TrainResult:
     calibration: Calibration
     # Every walk-forward window over the test tail (model, baselines, actuals).
     backtest: Backtest
+    # The configuration trained: the request's, or the one a search chose.
+    config: TrainingConfig
     # One entry per epoch of every member: member (1-based), epoch, loss, val_loss.
     history: list[dict[str, float]] = field(default_factory=list)
     library_versions: dict[str, str] = field(default_factory=dict)
@@ -193,7 +197,7 @@ def load_keras(keras_bytes: bytes) -> keras.Model:
         return keras.models.load_model(path)
 
 
-def _check_length(n_bars: int, config: TrainingConfig) -> None:
+def check_length(n_bars: int, config: TrainingConfig) -> None:
     """Raise InsufficientData unless every split of the series holds at least one window."""
     need = min_training_bars(config)
     what = (
@@ -228,6 +232,33 @@ class _Windows:
     y_val: np.ndarray
 
 
+def fit_windows(
+    bars: Bars, config: TrainingConfig, *, train_end: int, val_end: int
+) -> tuple[FeatureScalers, _Windows]:
+    """Scalers fit on bars[:train_end] and the windows of the train and validation splits.
+
+    Nothing at or after val_end is read: training targets end before train_end, validation
+    targets before val_end (the origins split_origins gives a series of any longer length).
+    """
+    train_origins = valid_origins(train_end, config, 0, train_end)
+    val_origins = valid_origins(val_end, config, train_end, val_end)
+    scalers = fit_scalers(bars, config, train_end)
+    return scalers, _Windows(
+        x_train=encode_inputs(bars, train_origins, config, scalers),
+        y_train=encode_targets(bars, train_origins, config, scalers),
+        x_val=encode_inputs(bars, val_origins, config, scalers),
+        y_val=encode_targets(bars, val_origins, config, scalers),
+    )
+
+
+def parent_member_weights(parent: keras.Model, config: TrainingConfig) -> list[list[np.ndarray]]:
+    """The weights of each member of a parent model built with the same architecture, in the
+    order of config.member_seeds(): the starting point of a warm start."""
+    if config.ensemble == 1:
+        return [parent.get_weights()]
+    return [parent.get_layer(f"member_{k}").get_weights() for k in range(1, config.ensemble + 1)]
+
+
 @dataclass
 class _Member:
     """One trained network of the ensemble."""
@@ -239,10 +270,21 @@ class _Member:
     fit_seconds: float
 
 
-def _fit_member(
-    windows: _Windows, config: TrainingConfig, member: int, seed: int, hooks: TrainingHooks
+def fit_member(
+    windows: _Windows,
+    config: TrainingConfig,
+    member: int,
+    seed: int,
+    hooks: TrainingHooks,
+    *,
+    initial_weights: list[np.ndarray] | None = None,
+    extra_callbacks: tuple[keras.callbacks.Callback, ...] = (),
 ) -> _Member:
-    """Fit one network with its own seed and early stopping; member is 1-based."""
+    """Fit one network with its own seed and early stopping; member is 1-based.
+
+    initial_weights (a warm start) replace the seeded initialisation; the seed still orders
+    the batches and the dropout masks.
+    """
     if hooks.should_stop is not None and hooks.should_stop():
         raise TrainingCancelled(
             f"training cancelled before member {member} of {config.ensemble}"
@@ -256,11 +298,13 @@ def _fit_member(
     tf.config.experimental.enable_op_determinism()
     order = np.random.default_rng(seed).permutation(len(windows.x_train))
     model = build_model(config, name=None if config.ensemble == 1 else f"member_{member}")
+    if initial_weights is not None:
+        model.set_weights(initial_weights)
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=config.patience, restore_best_weights=True
     )
     progress = _ProgressCallback(hooks, member, config.ensemble, seed)
-    callbacks: list[keras.callbacks.Callback] = [early_stopping, progress]
+    callbacks: list[keras.callbacks.Callback] = [early_stopping, progress, *extra_callbacks]
     if hooks.should_stop is not None:
         # Only with a hook to ask: a batch-level callback turns off Keras's async dispatch.
         callbacks.append(_StopBetweenBatches(progress, hooks.stop_check_seconds))
@@ -302,7 +346,7 @@ def _keras_predict(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
 
 def _score_alone(
     member: _Member,
-    values: np.ndarray,
+    values: Bars,
     config: TrainingConfig,
     scalers: FeatureScalers,
     *,
@@ -316,8 +360,8 @@ def _score_alone(
     forecasts = forecast_prices(values, both, config, scalers, _keras_predict(member.model))
     val_pred, test_pred = forecasts[: val_origins.size], forecasts[val_origins.size :]
     return (
-        score_forecasts(values, val_origins, val_pred, train_end=train_end),
-        score_forecasts(values, test_origins, test_pred, train_end=train_end),
+        score_forecasts(values.close, val_origins, val_pred, train_end=train_end),
+        score_forecasts(values.close, test_origins, test_pred, train_end=train_end),
     )
 
 
@@ -336,36 +380,39 @@ def _member_metrics(
 
 
 def train(
-    closes: np.ndarray,
+    bars: Bars | np.ndarray,
     config: TrainingConfig,
     hooks: TrainingHooks | None = None,
     parity_tolerance: float = 1e-4,
+    warm_start: bytes | None = None,
 ) -> TrainResult:
     """Train `config.ensemble` networks, export their mean to ONNX, check parity and score it
     against naive and drift on the held-out test split.
 
-    Member k (1-based) is trained with seed `config.member_seeds()[k - 1]`, that is seed + k - 1,
-    on the same windows with its own early stopping; a member is the network a single training
-    with its seed gives. The served model averages the members' scaled outputs in one graph.
+    `bars` are whole bars, or closes alone when the config has no features. Member k (1-based)
+    is trained with seed `config.member_seeds()[k - 1]`, that is seed + k - 1, on the same
+    windows with its own early stopping; a member is the network a single training with its
+    seed gives. The served model averages the members' scaled outputs in one graph.
+
+    warm_start: the `.keras` bytes of a parent of the same architecture and inputs; each member
+    starts from the parent's member of the same place and fine-tunes for `config.epochs`.
     """
-    values = as_closes(closes)
+    series = as_bars(bars)
+    values = series.close
     n_bars = len(values)
-    _check_length(n_bars, config)
+    check_length(n_bars, config)
     hooks = hooks or TrainingHooks()
 
-    train_end, _ = split_bounds(n_bars, config.train_frac, config.val_frac)
-    train_origins, val_origins, test_origins = split_origins(n_bars, config)
-    scalers = fit_scalers(values, config, train_end)
-    windows = _Windows(
-        x_train=encode_inputs(values, train_origins, config, scalers),
-        y_train=encode_targets(values, train_origins, config, scalers),
-        x_val=encode_inputs(values, val_origins, config, scalers),
-        y_val=encode_targets(values, val_origins, config, scalers),
-    )
-    x_test = encode_inputs(values, test_origins, config, scalers)
+    train_end, val_end = split_bounds(n_bars, config.train_frac, config.val_frac)
+    _, val_origins, test_origins = split_origins(n_bars, config)
+    scalers, windows = fit_windows(series, config, train_end=train_end, val_end=val_end)
+    x_test = encode_inputs(series, test_origins, config, scalers)
+    starts: list[list[np.ndarray] | None] = [None] * config.ensemble
+    if warm_start is not None:
+        starts = list(parent_member_weights(load_keras(warm_start), config))
 
     members = [
-        _fit_member(windows, config, k, seed, hooks)
+        fit_member(windows, config, k, seed, hooks, initial_weights=starts[k - 1])
         for k, seed in enumerate(config.member_seeds(), start=1)
     ]
     if len(members) == 1:
@@ -388,7 +435,7 @@ def train(
     # Score what the API will serve: the ONNX graph's outputs, decoded to prices.
     predictor = OnnxPredictor(onnx_bytes)
     # Intervals are calibrated on validation forecasts, then judged on the untouched test tail.
-    val_pred = forecast_prices(values, val_origins, config, scalers, predictor.predict)
+    val_pred = forecast_prices(series, val_origins, config, scalers, predictor.predict)
     calibration = calibrate(
         values,
         val_origins,
@@ -405,7 +452,7 @@ def train(
         n_windows=config.backtest_windows,
     )
     backtest = walk_forward(
-        values,
+        series,
         config,
         scalers,
         predictor.predict,
@@ -422,7 +469,7 @@ def train(
                 m,
                 *_score_alone(
                     m,
-                    values,
+                    series,
                     config,
                     scalers,
                     train_end=train_end,
@@ -457,6 +504,7 @@ def train(
         metrics=metrics,
         calibration=calibration,
         backtest=backtest,
+        config=config,
         history=[entry for m in members for entry in m.history],
         library_versions=library_versions(),
     )

@@ -181,6 +181,10 @@ class ModelVersion(Base):
     calibration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Every walk-forward window of the version's backtest, column-wise; large, so deferred.
     backtest: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)
+    # The version a warm start began from (None: trained from scratch); it may be another
+    # ticker's (transfer learning).
+    parent_ticker: Mapped[str | None] = mapped_column(String(15))
+    parent_version: Mapped[int | None] = mapped_column(Integer)
     # The aliases that name this version, loaded with it in one more query per listing.
     aliases: Mapped[list[ModelAlias]] = relationship(
         lazy="selectin", viewonly=True, order_by="ModelAlias.alias"

@@ -18,7 +18,7 @@ from app.prices.calendars import next_sessions
 from app.registry import versions
 from models.backtest import forecast_prices
 from models.config import TrainingConfig
-from models.features import FeatureScalers
+from models.features import Bars, FeatureScalers, MissingBars
 from models.intervals import Calibration, forecast_history
 from models.metrics import VersionMetrics
 
@@ -195,11 +195,17 @@ def forecast(
             f"{needed} (its {config.lookback}-day input window and its intervals' volatility "
             "window)."
         )
-    closes = bars["close"].to_numpy(dtype=np.float64)
+    series = Bars.from_frame(bars)
+    closes = series.close
     predictor = cache.get(row.id, lambda: versions.onnx_bytes(session, version_id=row.id))
     origin = np.array([len(closes) - 1])
     scalers = FeatureScalers.from_dict(row.scalers)
-    full = forecast_prices(closes, origin, config, scalers, predictor.predict)[0]
+    try:
+        full = forecast_prices(series, origin, config, scalers, predictor.predict)[0]
+    except MissingBars as exc:
+        raise InvalidInput(
+            f"{ticker}: version {row.version} cannot forecast from the stored bars: {exc}."
+        ) from exc
     as_of = bars.index[-1].date()
     full_dates = next_sessions(row.calendar, as_of, config.horizon)
     remember(session, row, as_of, full_dates, full, closes)

@@ -163,6 +163,8 @@ def _run(job: RunningJob, ticker: str, spec: TrainingSpec, settings: Settings) -
     """Train and register, and turn whatever stopped it into the job's outcome."""
     # The training process loads TensorFlow anyway; the RQ worker's parent must not.
     from models.export import ParityError
+    from models.features import MissingBars
+    from models.search import SearchFailed
     from models.train import InsufficientData, TrainingCancelled, TrainingDiverged
 
     try:
@@ -171,7 +173,8 @@ def _run(job: RunningJob, ticker: str, spec: TrainingSpec, settings: Settings) -
         job.ended(JobStatus.CANCELLED, message="Cancelled.")
     except TickercastError as exc:  # no prices, a range without bars, a timeout: said plainly
         job.ended(JobStatus.FAILED, error=exc.message)
-    except (InsufficientData, TrainingDiverged, ParityError) as exc:  # said by models
+    except (InsufficientData, MissingBars, SearchFailed, TrainingDiverged, ParityError) as exc:
+        # said by models
         job.ended(JobStatus.FAILED, error=str(exc))
     except Exception as exc:  # the job must end failed with the reason, whatever went wrong
         # The details (SQL, paths, TensorFlow's words) go to the job's log, not its error.

@@ -43,6 +43,8 @@ class NewVersion:
     job_id: str | None = None
     calibration: dict[str, Any] | None = None
     backtest: dict[str, Any] | None = None
+    parent_ticker: str | None = None
+    parent_version: int | None = None
 
     def with_metrics(self, metrics: dict[str, Any]) -> NewVersion:
         """The same version with other metrics (the gate adds its decision)."""
@@ -80,6 +82,8 @@ def register_version(session: Session, *, new: NewVersion) -> ModelVersion:
             job_id=new.job_id,
             calibration=new.calibration,
             backtest=new.backtest,
+            parent_ticker=new.parent_ticker,
+            parent_version=new.parent_version,
             created_at=utcnow(),
         )
         # A savepoint, so that losing the race rolls back only this insert.
@@ -278,3 +282,41 @@ def onnx_bytes(session: Session, *, version_id: int) -> bytes:
     if blob is None:
         raise ModelNotFound(f"Model version id {version_id} has no ONNX graph.")
     return blob
+
+
+def keras_bytes(session: Session, *, version_id: int) -> bytes:
+    """The `.keras` file of a version (the weights a warm start begins from)."""
+    blob = session.scalar(select(ModelVersion.keras_model).where(ModelVersion.id == version_id))
+    if blob is None:
+        raise ModelNotFound(f"Model version id {version_id} has no Keras weights.")
+    return blob
+
+
+# A lineage longer than this is cut short in listings (each link is one query).
+MAX_LINEAGE = 50
+
+
+@dataclass(frozen=True)
+class Ancestor:
+    """One link of a version's lineage."""
+
+    ticker: str
+    version: int
+
+
+def lineage(session: Session, *, row: ModelVersion) -> list[Ancestor]:
+    """The chain of parents of a version, nearest first (empty for one trained from scratch);
+    a parent no longer in the registry ends the chain with its name."""
+    chain: list[Ancestor] = []
+    ticker, version = row.parent_ticker, row.parent_version
+    while ticker is not None and version is not None and len(chain) < MAX_LINEAGE:
+        chain.append(Ancestor(ticker, version))
+        parent = session.execute(
+            select(ModelVersion.parent_ticker, ModelVersion.parent_version).where(
+                ModelVersion.ticker == ticker, ModelVersion.version == version
+            )
+        ).first()
+        if parent is None:
+            break
+        ticker, version = parent.parent_ticker, parent.parent_version
+    return chain

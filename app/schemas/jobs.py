@@ -28,7 +28,11 @@ class TrainRequest(TrainingSpec):
 
 
 class JobProgress(BaseModel):
-    stage: str | None = None
+    stage: str | None = Field(
+        None, description="loading prices, searching (a hyperparameter search) or training"
+    )
+    trial: int | None = Field(None, description="While searching: trial k (1-based) ...")
+    trials: int | None = Field(None, description="... of at most this many")
     epoch: int | None = None
     epochs: int | None = None
     loss: float | None = None

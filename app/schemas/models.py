@@ -38,6 +38,15 @@ class VersionSummary(BaseModel):
         return value if isinstance(value, Accuracy) else Accuracy.from_metrics(value)
 
 
+class VersionRef(BaseModel):
+    """A version named by its ticker and number."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    ticker: str
+    version: int
+
+
 class VersionDetail(VersionSummary):
     config: dict[str, Any]
     metrics: dict[str, Any]
@@ -50,6 +59,20 @@ class VersionDetail(VersionSummary):
     calibration: dict[str, Any] | None = Field(
         description="Split-conformal half-widths (log-price units) per level and step"
     )
+    parent: VersionRef | None = Field(
+        default=None, description="The version a warm start began from (None: from scratch)"
+    )
+    lineage: list[VersionRef] = Field(
+        default_factory=list,
+        description="The chain of parents, nearest first: the parent, its parent, ...",
+    )
+
+    @classmethod
+    def of(cls, row: Any, lineage: list[Any]) -> VersionDetail:
+        """The detail of a registry row with its lineage (nearest parent first)."""
+        detail = cls.model_validate(row)
+        refs = [VersionRef.model_validate(link) for link in lineage]
+        return detail.model_copy(update={"parent": refs[0] if refs else None, "lineage": refs})
 
 
 class LiveAccuracyOut(BaseModel):

@@ -20,7 +20,7 @@ from app.db.tables import ModelVersion
 from app.registry import versions
 from models.backtest import forecast_prices
 from models.config import TrainingConfig
-from models.features import FeatureScalers, min_history
+from models.features import Bars, FeatureScalers, min_history
 from models.metrics import BacktestSummary, DieboldMariano, Promotion
 from models.predictor import OnnxPredictor
 from models.significance import diebold_mariano, overlap_lag
@@ -42,13 +42,17 @@ class Candidate:
     origins: np.ndarray  # backtest origins (indices into closes)
     forecasts: np.ndarray  # (n origins, horizon) price forecasts
     summary: BacktestSummary  # its scores against naive and drift on those windows
+    # The whole bars behind the closes, for a champion whose inputs read more than closes.
+    bars: Bars | None = None
 
 
-def rerun_on(row: ModelVersion, onnx: bytes, closes: np.ndarray, origins: np.ndarray) -> np.ndarray:
+def rerun_on(
+    row: ModelVersion, onnx: bytes, bars: Bars | np.ndarray, origins: np.ndarray
+) -> np.ndarray:
     """A stored version's price forecasts at these origins, (n, horizon), through models."""
     config = TrainingConfig.from_stored(row.config)
     return forecast_prices(
-        closes, origins, config, FeatureScalers.from_dict(row.scalers), OnnxPredictor(onnx).predict
+        bars, origins, config, FeatureScalers.from_dict(row.scalers), OnnxPredictor(onnx).predict
     )
 
 
@@ -66,7 +70,8 @@ def against_champion(
     steps = min(TrainingConfig.from_stored(champion.config).horizon, candidate.forecasts.shape[1])
     usable = usable_origins(champion, candidate.closes, candidate.origins)
     onnx = versions.onnx_bytes(session, version_id=champion.id)
-    old = rerun_on(champion, onnx, candidate.closes, usable)[:, :steps]
+    bars = candidate.bars if candidate.bars is not None else candidate.closes
+    old = rerun_on(champion, onnx, bars, usable)[:, :steps]
     new = candidate.forecasts[np.searchsorted(candidate.origins, usable), :steps]
     actual = candidate.closes[usable[:, None] + np.arange(1, steps + 1)[None, :]]
     return diebold_mariano(actual, new, old, lag=overlap_lag(usable, steps))

@@ -25,7 +25,9 @@ from app.prices.store import frame_sha256
 from app.registry import versions
 from app.registry.versions import NewVersion
 from app.training import cost, gate
+from app.training.checks import check_parent
 from app.training.spec import TrainingSpec
+from models.features import Bars
 from models.metrics import Promotion
 
 if TYPE_CHECKING:  # TensorFlow is imported by the training step only, at run time
@@ -69,6 +71,11 @@ class Prices:
     def closes(self) -> np.ndarray:
         return self.frame["close"].to_numpy(dtype=np.float64)
 
+    @property
+    def bars(self) -> Bars:
+        """The bars as the features read them (the forecast builds them the same way)."""
+        return Bars.from_frame(self.frame)
+
 
 @dataclass(frozen=True)
 class Registered:
@@ -106,13 +113,45 @@ def confine_training(settings: Settings) -> None:
         log.info("TensorFlow already ran in this process; its thread pools stay as they are")
 
 
+def parent_weights(spec: TrainingSpec, settings: Settings) -> bytes | None:
+    """The `.keras` bytes a warm start begins from, checked again as POST /train checked them."""
+    with session_scope(settings.resolved_database_url()) as session:
+        row = check_parent(session, spec=spec)
+        return None if row is None else versions.keras_bytes(session, version_id=row.id)
+
+
 def train_model(
     prices: Prices, spec: TrainingSpec, settings: Settings, job: JobHandle
 ) -> TrainResult:
-    """Step 2: fit, export to ONNX, check parity and backtest (imports TensorFlow)."""
+    """Step 2: search when asked, fit (from the parent's weights when given), export to ONNX,
+    check parity and backtest (imports TensorFlow)."""
     from models.train import TrainingHooks, TrainingProgress, train
 
     confine_training(settings)
+    config = spec.config
+    searched = None
+    if spec.search is not None:
+        from models.search import SearchHooks, TrialProgress, search
+
+        def on_trial_epoch(at: TrialProgress) -> None:
+            job.progress(
+                stage="searching",
+                trial=at.trial,
+                trials=at.trials,
+                epoch=at.epoch,
+                epochs=at.epochs,
+                **at.logs,
+            )
+
+        job.progress(stage="searching", trial=1, trials=spec.search.trials, epoch=0)
+        searched = search(
+            prices.bars,
+            config,
+            spec.search,
+            SearchHooks(on_epoch_end=on_trial_epoch, should_stop=job.should_stop),
+        )
+        config = searched.config
+    warm_start = parent_weights(spec, settings)
 
     def on_epoch_end(at: TrainingProgress) -> None:
         job.progress(
@@ -126,11 +165,15 @@ def train_model(
 
     job.progress(stage="training", member=1, members=spec.ensemble, epoch=0, epochs=spec.epochs)
     result = train(
-        prices.closes,
-        spec.config,
+        prices.bars,
+        config,
         hooks=TrainingHooks(on_epoch_end=on_epoch_end, should_stop=job.should_stop),
         parity_tolerance=settings.parity_tolerance,
+        warm_start=warm_start,
     )
+    if searched is not None:
+        result.metrics = result.metrics.model_copy(update={"search": searched.record})
+        result = with_timings(result, search_seconds=searched.record.seconds)
     return result
 
 
@@ -164,12 +207,14 @@ def build_version(
 ) -> NewVersion:
     """Step 3: everything the registry stores for a trained model."""
     frame = prices.frame
+    parent = spec.parent_version
     return NewVersion(
         ticker=ticker,
-        model_type=spec.model_type,
-        target=spec.target,
+        model_type=result.config.model_type,
+        target=result.config.target,
         config={
-            **spec.config.to_dict(),
+            # What was trained: the request's config, or the one its search chose.
+            **result.config.to_dict(),
             "start": spec.start.isoformat() if spec.start else None,
             "end": spec.end.isoformat() if spec.end else None,
         },
@@ -186,6 +231,8 @@ def build_version(
         job_id=job_id,
         calibration=result.calibration.model_dump(mode="json"),
         backtest=backtest_record(frame.index, result),
+        parent_ticker=None if parent is None else parent.ticker,
+        parent_version=None if parent is None else parent.version,
     )
 
 
@@ -197,6 +244,7 @@ def gate_and_register(
     closes: np.ndarray,
     mode: gate.PromoteMode,
     alpha: float,
+    bars: Bars | None = None,
 ) -> Registered:
     """Steps 4 and 5, in the caller's transaction: with the ticker's registry locked, decide
     on `champion`, register the version and move the alias if it earned it."""
@@ -209,6 +257,7 @@ def gate_and_register(
         mode=mode,
         candidate=gate.Candidate(
             closes=closes,
+            bars=bars,
             origins=backtest.origins,
             forecasts=backtest.model,
             summary=backtest.metrics,
@@ -268,6 +317,7 @@ def train_and_register(
                 new=new,
                 result=result,
                 closes=prices.closes,
+                bars=prices.bars,
                 mode=spec.promote,
                 alpha=settings.promotion_significance,
             )

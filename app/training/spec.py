@@ -1,12 +1,23 @@
-"""What a training job asks for: the model's TrainingConfig plus the data range and promotion."""
+"""What a training job asks for: the model's TrainingConfig plus the data range, promotion,
+an optional hyperparameter search and an optional parent to warm-start from."""
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.schemas.common import Day
+from app.schemas.common import MAX_VERSION, Day, Ticker
 from app.training.gate import PromoteMode
 from models.config import TrainingConfig
+from models.search_space import SearchSpec
+
+
+class ParentRef(BaseModel):
+    """A registered version whose weights a new version starts from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ticker: Ticker
+    version: int = Field(ge=1, le=MAX_VERSION, strict=True)
 
 
 class TrainingSpec(TrainingConfig):
@@ -21,11 +32,32 @@ class TrainingSpec(TrainingConfig):
         strict=False,
         description="auto: the champion gate decides; always: promote; never: register only",
     )
+    search: SearchSpec | None = Field(
+        None,
+        strict=False,
+        description="Search the space for the configuration with the lowest validation loss, "
+        "then train that one (its search record goes in the version's metrics)",
+    )
+    parent_version: ParentRef | None = Field(
+        None,
+        strict=False,
+        description="Start from this version's weights (same architecture and inputs; it may "
+        "be another ticker's) and fine-tune for `epochs` on this ticker's bars",
+    )
 
     @model_validator(mode="after")
     def _start_before_end(self) -> TrainingSpec:
         if self.start is not None and self.end is not None and self.start >= self.end:
             raise ValueError(f"start ({self.start}) must be before end ({self.end})")
+        return self
+
+    @model_validator(mode="after")
+    def _search_or_parent(self) -> TrainingSpec:
+        if self.search is not None and self.parent_version is not None:
+            raise ValueError(
+                "search and parent_version cannot be combined: a warm start keeps its "
+                "parent's architecture, which a search would change"
+            )
         return self
 
     @property

@@ -17,6 +17,7 @@ NUMPY_ONLY_MODULES = [
     "models.backtest",
     "models.significance",
     "models.predictor",
+    "models.search_space",
 ]
 
 
@@ -25,8 +26,9 @@ def heavy_modules_after(*imports: str) -> str:
     script = "\n".join(
         [
             *imports,
+            "HEAVY = ('tensorflow', 'keras', 'tf2onnx', 'optuna')",
             "import sys",
-            "heavy = sorted(m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules)",
+            "heavy = sorted(m for m in HEAVY if m in sys.modules)",
             "print(','.join(heavy))",
         ]
     )

@@ -78,10 +78,10 @@ def list_ticker_versions(
 def get_version(
     ticker: TickerPath, version: VersionPath, session: SessionDep, _caller: ReadCaller
 ) -> VersionDetail:
-    """One version: training config, backtest metrics against baselines, data range and hash."""
-    return VersionDetail.model_validate(
-        versions.get_version(session, ticker=ticker, version=version)
-    )
+    """One version: training config, backtest metrics against baselines, data range and hash,
+    and its lineage when it was warm-started from another version."""
+    row = versions.get_version(session, ticker=ticker, version=version)
+    return VersionDetail.of(row, versions.lineage(session, row=row))
 
 
 @router.get(

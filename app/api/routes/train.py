@@ -14,7 +14,7 @@ from app.api.examples import ok
 from app.api.ratelimit import limited
 from app.jobs import service as jobs
 from app.schemas.jobs import JobOut, TrainRequest
-from app.training import cost
+from app.training.checks import check_request
 
 router = APIRouter(tags=["training"])
 
@@ -44,6 +44,26 @@ def start_training(
                     "summary": "A quick single GRU",
                     "value": {"ticker": "^GSPC", "model_type": "gru", "epochs": 3, "ensemble": 1},
                 },
+                "search": {
+                    "summary": "A bounded hyperparameter search, then the best trained",
+                    "value": {
+                        "ticker": "^GSPC",
+                        "ensemble": 1,
+                        "search": {"trials": 20, "timeout_s": 900, "trial_epochs": 3},
+                    },
+                },
+                "features": {
+                    "summary": "Bar features as extra inputs",
+                    "value": {"ticker": "^GSPC", "features": ["range", "volume", "day_of_week"]},
+                },
+                "transfer": {
+                    "summary": "Warm start from another ticker's version",
+                    "value": {
+                        "ticker": "NVDA",
+                        "epochs": 10,
+                        "parent_version": {"ticker": "^GSPC", "version": 1},
+                    },
+                },
             }
         ),
     ],
@@ -68,14 +88,9 @@ def start_training(
     stream `GET /jobs/{id}/events`. A network or a job larger than the service allows
     (TICKERCAST_MAX_TRAINING_PARAMETERS, TICKERCAST_MAX_EPOCH_WINDOWS) is refused with 422.
     """
-    cost.check_request(
-        session,
-        ticker=body.ticker,
-        config=body.config,
-        start=body.start,
-        end=body.end,
-        settings=settings,
-    )
+    # A job over the limits, a missing parent (404), one of another architecture or a search
+    # budget the job timeout cannot hold (422) are refused now rather than as a failed job.
+    check_request(session, ticker=body.ticker, spec=body, settings=settings)
     job, created = jobs.create_job(
         session,
         ticker=body.ticker,
