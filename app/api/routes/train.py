@@ -31,7 +31,7 @@ router = APIRouter(tags=["training"])
             "description": "The same request is already queued or running, or this "
             "Idempotency-Key made this job before: that job",
         },
-        **errors(*WRITE, 429),
+        **errors(*WRITE, 404, 429),
     },
 )
 def start_training(
