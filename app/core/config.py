@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # Empty means a SQLite file `tickercast.db` under data_dir.
     database_url: str = ""
     price_source: Literal["yfinance", "none"] = "yfinance"
+    # A rate-limited source is asked again this many times, after this many seconds, doubled
+    # each time (2 + 4 + 8 + 16 s by default).
+    source_retries: int = Field(default=4, ge=0, le=10)
+    source_backoff_seconds: float = Field(default=2.0, ge=0.0, le=60.0)
     # Exchange calendar (exchange_calendars name) for tickers whose source does not say.
     default_calendar: str = "XNYS"
 

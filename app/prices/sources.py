@@ -297,5 +297,7 @@ def configured_source(settings: Settings) -> PriceSource | None:
     if settings.price_source == "yfinance":
         # yfinance caches time zones and cookies on disk; keep them with our own data.
         yf.set_tz_cache_location(str(settings.data_dir / "yfinance-cache"))
-        return YFinanceSource()
+        return YFinanceSource(
+            max_retries=settings.source_retries, backoff_seconds=settings.source_backoff_seconds
+        )
     return None

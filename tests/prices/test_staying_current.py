@@ -29,7 +29,8 @@ AFTER_CLOSE = dt.datetime(2019, 1, 2, 23, 0, tzinfo=dt.UTC)  # 2019-01-02's NYSE
 
 @pytest.fixture
 def online(settings: Settings) -> Settings:
-    return settings.model_copy(update={"price_source": "yfinance"})
+    # Rate-limit retries as the service makes them, without their 30 s of waiting.
+    return settings.model_copy(update={"price_source": "yfinance", "source_backoff_seconds": 0.01})
 
 
 @pytest.fixture
