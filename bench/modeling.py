@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from app.prices.csv_format import parse_price_csv
+from bench.sections import replace_section
 from models.config import Feature, Strategy, TrainingConfig
 from models.features import Bars
 from models.metrics import SearchRecord
@@ -31,7 +32,6 @@ from models.search_space import SearchSpec
 from models.train import TrainResult, train
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
-OUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 MARKER = "## Modeling options (`python -m bench.modeling`)"
 SERIES: dict[str, str] = {"^GSPC": "GSPC.csv", "NVDA": "NVDA.csv", "ORCL": "ORCL.csv"}
 # Whose default network each series warm-starts from: the index for the stocks (transfer
@@ -235,20 +235,6 @@ def section(
     return "\n".join(head + body + summary_table(results))
 
 
-def write_section(text: str, path: Path = OUT) -> None:
-    """Put the section into BENCHMARKS.md, replacing an earlier one with its heading (its first
-    line) and keeping the rest."""
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    before, found, after = current.partition(text.splitlines()[0])
-    if found:
-        # Keep whatever section follows ours.
-        rest = after.split("\n## ", 1)
-        tail = "\n## " + rest[1] if len(rest) == 2 else ""
-        path.write_text(before + text.rstrip() + "\n" + tail)
-    else:
-        path.write_text(current.rstrip() + "\n\n" + text.rstrip() + "\n")
-
-
 def run(
     data_dir: Path = DATA_DIR,
     tickers: Sequence[str] | None = None,
@@ -319,7 +305,7 @@ def main() -> None:
         "--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS, help="Some only"
     )
     args = parser.parse_args()
-    text = run(args.data_dir, args.tickers, on_progress=write_section, variants=args.variants)
+    text = run(args.data_dir, args.tickers, on_progress=replace_section, variants=args.variants)
     print(text)
 
 

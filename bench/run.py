@@ -6,13 +6,10 @@ import datetime as dt
 import os
 import platform
 import time
-from pathlib import Path
 
 from bench import inference, model_quality, modeling
-from bench.serve import MARKER as SERVING
+from bench.sections import OUT, sections_except
 from models.config import TrainingConfig
-
-OUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
 
 def reading() -> str:
@@ -53,21 +50,22 @@ def main() -> None:
         f"{os.getloadavg()[0]:.1f} at the end: the cores are shared, so seconds are noisy). "
         "Every figure is a ratio against a reference measured in the same run.\n"
     )
-    # `make bench-serve` writes its own section: keep it.
-    kept = OUT.read_text().partition(SERVING) if OUT.exists() else ("", "", "")
-    serving = f"\n{kept[1]}{kept[2]}" if kept[1] else ""
+    quality_heading = "## Forecast quality on the shipped series (`python -m bench.model_quality`)"
+    inference_heading = "## Inference per forecast (`python -m bench.inference`)"
+    # Sections other benchmarks wrote (`make bench-serve`, a run of some variants) stay.
+    others = sections_except({quality_heading, inference_heading, modeling.MARKER})
     OUT.write_text(
         header
-        + "\n## Forecast quality on the shipped series (`python -m bench.model_quality`)\n"
+        + f"\n{quality_heading}\n"
         + reading()
         + "\n"
         + quality
-        + "\n## Inference per forecast (`python -m bench.inference`)\n\n"
+        + f"\n{inference_heading}\n\n"
         + speed
         + "\n"
         + options
         + "\n"
-        + serving
+        + others
     )
     print(OUT.read_text())
 

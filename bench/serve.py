@@ -41,10 +41,10 @@ from app.prices.csv_format import parse_price_csv
 from app.registry import versions
 from app.training.pipeline import Prices, build_version
 from app.training.spec import TrainingSpec
+from bench.sections import replace_section
 from models.config import TrainingConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "BENCHMARKS.md"
 MARKER = "## Serving (`make bench-serve`)"
 SAMPLE = ROOT / "app" / "data" / "GSPC.csv"
 TICKERS = [f"T{i:02d}" for i in range(50)]
@@ -484,13 +484,6 @@ def bare_fit(epochs: list[int], fixture: Fixture) -> float:
         check=True,
     ).stdout
     return float(out.strip().splitlines()[-1])
-
-
-def replace_section(text: str) -> None:
-    """Write the section into BENCHMARKS.md, in place of the previous one."""
-    current = OUT.read_text() if OUT.exists() else "# Benchmarks\n"
-    head = current.split(MARKER)[0].rstrip() + "\n\n"
-    OUT.write_text(head + text)
 
 
 def main() -> None:
