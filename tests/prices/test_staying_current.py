@@ -76,6 +76,17 @@ def test_refresh_without_a_source_or_with_a_failing_one_says_so(
     assert "Yahoo" in limited.json()["detail"]
 
 
+def test_a_rate_limited_refresh_is_asked_again_as_often_as_the_settings_say(
+    online: Settings, yahoo: FakeYahoo
+) -> None:
+    settings = online.model_copy(update={"source_retries": 2})
+    yahoo.queued = [FakeResponse(None, status_code=429)] * 10
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/prices/^GSPC/refresh").status_code in (429, 502, 503)
+    # The first request and two retries, none more.
+    assert len(yahoo.history_requests) == 3
+
+
 def fast_source() -> YFinanceSource:
     return YFinanceSource(sleep=lambda _s: None, now=lambda: AFTER_CLOSE)
 
