@@ -18,7 +18,7 @@ from app.main import create_app
 from app.prices.csv_format import parse_price_csv
 
 # The real backing services: every database test runs on SQLite and on PostgreSQL.
-pytest_plugins = ["tests.backing_services"]
+pytest_plugins = ["tests.backing_services", "tests.yahoo"]
 
 REPO = Path(__file__).resolve().parents[1]
 # For tests of request validation and other behaviour that no database changes: run them once.
