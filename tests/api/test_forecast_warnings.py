@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from models.backtest import score_forecasts
 from models.windows import split_bounds
+from tests.conftest import SQLITE_ONLY
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,7 @@ def winning_result(sample_frame: pd.DataFrame, tiny_result: Any) -> Any:
     )
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_a_version_losing_to_a_baseline_names_it_and_its_steps(
     client: TestClient, register_tiny: Callable[..., Any]
 ) -> None:
@@ -50,6 +52,7 @@ def test_a_version_losing_to_a_baseline_names_it_and_its_steps(
         )
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_no_champion_and_a_latest_that_did_not_earn_it_says_why(
     client: TestClient, register_tiny: Callable[..., Any]
 ) -> None:
@@ -61,6 +64,7 @@ def test_no_champion_and_a_latest_that_did_not_earn_it_says_why(
     assert ".." not in warning  # the gate's reason ends a sentence once, not twice
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_a_latest_that_earned_it_but_was_trained_with_never_is_not_called_unearned(
     client: TestClient, register_tiny: Callable[..., Any], winning_result: Any
 ) -> None:
@@ -72,6 +76,7 @@ def test_a_latest_that_earned_it_but_was_trained_with_never_is_not_called_unearn
     assert "does not beat" not in body["warning"]
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_an_earned_champion_carries_no_warning(
     client: TestClient, register_tiny: Callable[..., Any], winning_result: Any
 ) -> None:
@@ -82,6 +87,7 @@ def test_an_earned_champion_carries_no_warning(
     assert body["warning"] is None
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_a_forced_or_hand_moved_champion_still_warns(
     client: TestClient, register_tiny: Callable[..., Any]
 ) -> None:
@@ -96,6 +102,7 @@ def test_a_forced_or_hand_moved_champion_still_warns(
     assert moved["champion"] is True and "does not beat both baselines" in moved["warning"]
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_intervals_far_from_their_level_on_the_backtest_are_called_out(
     client: TestClient, session: Any, register_tiny: Callable[..., Any]
 ) -> None:

@@ -16,7 +16,7 @@ from app.db.engine import session_scope
 from app.jobs import service as jobs
 from app.jobs.status import JobStatus
 from app.main import create_app
-from tests.conftest import TINY_REQUEST
+from tests.conftest import SQLITE_ONLY, TINY_REQUEST
 
 POLL = 0.05  # seconds
 
@@ -93,12 +93,14 @@ class Watcher:
         self.until(lambda w: bool(w.events) and w.events[-1][0] == "end")
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_events_of_an_unknown_job_are_a_404_naming_it(events_client: TestClient) -> None:
     resp = events_client.get("/jobs/no-such-job/events")
     assert resp.status_code == 404
     assert "no-such-job" in resp.json()["detail"]
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_a_job_is_followed_from_queued_to_its_version_and_end(
     events_client: TestClient, db_url: str, session: Session, register_tiny: Callable[..., Any]
 ) -> None:
@@ -175,6 +177,7 @@ def test_a_job_is_followed_from_queued_to_its_version_and_end(
     }
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_a_quiet_job_gets_keep_alive_comments_and_its_cancel_ends_the_stream(
     events_client: TestClient, db_url: str
 ) -> None:
@@ -197,6 +200,7 @@ def test_a_quiet_job_gets_keep_alive_comments_and_its_cancel_ends_the_stream(
     ]
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_a_finished_job_streams_its_final_state_at_once(
     events_client: TestClient, db_url: str
 ) -> None:

@@ -14,6 +14,9 @@ import pytest
 
 from tests.e2e.live import LiveService
 
+# Chromium, through Playwright.
+pytestmark = pytest.mark.browser
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 # No sandbox as root; the rest keeps Chromium from calling out on a machine with no network.

@@ -10,6 +10,9 @@ from models.search import SearchFailed, SearchHooks, TrialProgress, search
 from models.search_space import SearchSpec
 from models.windows import split_bounds
 
+# Real searches: several trials of real networks each.
+pytestmark = pytest.mark.training
+
 BASE = TrainingConfig(horizon=3, epochs=4, batch_size=32, seed=11, ensemble=2)
 # A small space so each trial is a fraction of a second of fitting.
 TINY_SPACE = {

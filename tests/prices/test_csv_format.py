@@ -11,7 +11,6 @@ import pytest
 from app.core.errors import CsvFormatError
 from app.prices import csv_format
 from app.prices.csv_format import PRICE_COLUMNS, parse_price_csv, validate_frame
-
 from tests.conftest import SAMPLE_CSV
 
 HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"

@@ -15,6 +15,9 @@ from app.prices import store
 from app.registry import versions
 from tests.yahoo import FakeYahoo
 
+# The job trains, as a training process does.
+pytestmark = pytest.mark.training
+
 TINY = {
     "model_type": "gru",
     "lookback": 10,

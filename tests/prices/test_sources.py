@@ -20,7 +20,6 @@ from app.core.errors import (
 )
 from app.prices.csv_format import PRICE_COLUMNS, validate_frame
 from app.prices.sources import PriceSource, YFinanceSource
-
 from tests.yahoo import (
     NOT_FOUND_CHART,
     FakeResponse,
