@@ -25,7 +25,7 @@ from rich.progress import (
 from rich.table import Table
 
 from app.client.http import ServiceClient, ServiceError
-from app.core.config import ClientSettings, Settings
+from app.core.config import ClientSettings, Settings, load
 from app.schemas.jobs import TrainRequest
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -57,7 +57,7 @@ def _print_json(data: Any) -> None:
 
 
 def _client(args: argparse.Namespace) -> ServiceClient:
-    client_settings = ClientSettings()
+    client_settings = load(ClientSettings)
     key = client_settings.api_key.get_secret_value() if client_settings.api_key else None
     return ServiceClient(args.url or client_settings.url, api_key=key)
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings, get_settings
+from app.core.config import Settings, SettingsError, get_settings
 from app.core.errors import TickercastError
 from app.db import outages
 from app.db.engine import session_scope
@@ -228,7 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        status = run_job(args.job_id, get_settings())
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"python -m app.jobs.runner: error: {exc.message}", file=sys.stderr)
+        return 2
+    try:
+        status = run_job(args.job_id, settings)
     except outages.DatabaseOutage as exc:
         # Not even the failure could be written: the dispatcher records it from the exit code.
         log.error("job %s: %s", args.job_id, exc.message)
