@@ -70,10 +70,6 @@ class Conflict(TickercastError):
     status, code = 409, "conflict"
 
 
-class PayloadTooLarge(TickercastError):
-    status, code = 413, "payload_too_large"
-
-
 class TooManyRequests(TickercastError):
     """429: a rate limit; `Retry-After` says when to come back."""
 

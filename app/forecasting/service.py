@@ -16,6 +16,7 @@ from app.forecasting.predictors import PredictorCache
 from app.prices import store
 from app.prices.calendars import next_sessions
 from app.registry import versions
+from app.training.gate import PromoteMode
 from models.backtest import forecast_prices
 from models.config import TrainingConfig
 from models.features import Bars, FeatureScalers, MissingBars
@@ -94,7 +95,7 @@ def _no_champion(ticker: str, row: ModelVersion) -> str:
     """Why the latest version is served, in words that follow the facts."""
     promotion = VersionMetrics.model_validate(row.metrics).promotion
     said = f"{ticker} has no champion, so its latest version, {row.version}, is served."
-    if promotion is not None and promotion.earned and promotion.mode == "never":
+    if promotion is not None and promotion.earned and promotion.mode == PromoteMode.NEVER:
         return f"{said} Its backtest earned promotion, but it was trained with promote=never."
     if promotion is not None and promotion.earned:
         return f"{said} Its backtest earned promotion; the alias was removed since."

@@ -232,10 +232,3 @@ def parse_price_csv_lines(text: str | bytes) -> tuple[pd.DataFrame, dict[dt.date
     # Users paste and concatenate exports, so rows may come in any order.
     return frame.sort_index(kind="stable"), line_of
 
-
-def _format_number(value: float, *, volume: bool = False) -> str:
-    if math.isnan(value):
-        return ""
-    if volume and value.is_integer():
-        return str(int(value))
-    return repr(float(value))  # shortest text that reads back to the same float

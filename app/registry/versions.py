@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from app.core.errors import ModelNotFound
 from app.db.engine import upsert_into
@@ -49,10 +49,6 @@ class NewVersion:
     def with_metrics(self, metrics: dict[str, Any]) -> NewVersion:
         """The same version with other metrics (the gate adds its decision)."""
         return replace(self, metrics=metrics)
-
-
-def _without_blobs() -> tuple[Any, ...]:
-    return (defer(ModelVersion.keras_model), defer(ModelVersion.onnx_model))
 
 
 def register_version(session: Session, *, new: NewVersion) -> ModelVersion:
@@ -105,16 +101,12 @@ def register_version(session: Session, *, new: NewVersion) -> ModelVersion:
     )
 
 
-def get_version(
-    session: Session, *, ticker: str, version: int, blobs: bool = False
-) -> ModelVersion:
-    """One version of a ticker's model, or ModelNotFound."""
-    query = select(ModelVersion).where(
-        ModelVersion.ticker == ticker, ModelVersion.version == version
+def get_version(session: Session, *, ticker: str, version: int) -> ModelVersion:
+    """One version of a ticker's model (its blobs deferred, as the mapping says), or
+    ModelNotFound."""
+    row = session.scalar(
+        select(ModelVersion).where(ModelVersion.ticker == ticker, ModelVersion.version == version)
     )
-    if not blobs:
-        query = query.options(*_without_blobs())
-    row = session.scalar(query)
     if row is None:
         known = list_version_numbers(session, ticker=ticker)
         hint = f"known versions: {known}" if known else "no versions are registered for it"
@@ -122,17 +114,14 @@ def get_version(
     return row
 
 
-def latest_ready(session: Session, *, ticker: str, blobs: bool = False) -> ModelVersion:
+def latest_ready(session: Session, *, ticker: str) -> ModelVersion:
     """The newest ready version of a ticker's model, or ModelNotFound."""
-    query = (
+    row = session.scalar(
         select(ModelVersion)
         .where(ModelVersion.ticker == ticker, ModelVersion.status == READY)
         .order_by(ModelVersion.version.desc())
         .limit(1)
     )
-    if not blobs:
-        query = query.options(*_without_blobs())
-    row = session.scalar(query)
     if row is None:
         raise ModelNotFound(
             f"No trained model for ticker {ticker!r}. Start one with "
@@ -159,7 +148,6 @@ def list_versions(session: Session, *, ticker: str) -> list[ModelVersion]:
             select(ModelVersion)
             .where(ModelVersion.ticker == ticker)
             .order_by(ModelVersion.version.desc())
-            .options(*_without_blobs())
         )
     )
     if not rows:
@@ -187,7 +175,6 @@ def list_latest_per_ticker(
             .order_by(ModelVersion.ticker)
             .limit(limit)
             .offset(offset)
-            .options(*_without_blobs())
         )
     )
 
@@ -235,7 +222,6 @@ def resolve_alias(session: Session, *, ticker: str, alias: str) -> ModelVersion 
         select(ModelVersion)
         .join(ModelAlias, ModelAlias.model_version_id == ModelVersion.id)
         .where(ModelAlias.ticker == ticker, ModelAlias.alias == alias)
-        .options(*_without_blobs())
     )
 
 
@@ -247,7 +233,6 @@ def champions(session: Session) -> list[ModelVersion]:
             .join(ModelAlias, ModelAlias.model_version_id == ModelVersion.id)
             .where(ModelAlias.alias == CHAMPION)
             .order_by(ModelVersion.ticker)
-            .options(*_without_blobs())
         )
     )
 
@@ -267,7 +252,9 @@ def aliases_by_version(session: Session, *, ticker: str) -> dict[int, list[str]]
 
 
 def delete_alias(session: Session, *, ticker: str, alias: str) -> None:
-    """Remove an alias, or ModelNotFound when it is not set."""
+    """Remove an alias under the ticker's registry lock (as the gate and move_alias take it),
+    or ModelNotFound when it is not set."""
+    lock_ticker(session, ticker=ticker)
     result = session.execute(
         delete(ModelAlias).where(ModelAlias.ticker == ticker, ModelAlias.alias == alias)
     )
