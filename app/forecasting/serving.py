@@ -14,12 +14,12 @@ from http import HTTPStatus
 from sqlalchemy.orm import Session
 
 from app.core.errors import TickercastError
+from app.db import serving_state
 from app.db.engine import get_engine, session_scope
 from app.forecasting import service
 from app.forecasting.cache import Answer, ForecastCache, ForecastRequest, Refusal
 from app.forecasting.predictors import PredictorCache
 from app.observability.logs import REQUEST_ID
-from app.registry import serving_state
 from app.schemas.errors import ErrorOut
 from app.schemas.forecast import ForecastOut
 

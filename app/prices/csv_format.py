@@ -231,4 +231,3 @@ def parse_price_csv_lines(text: str | bytes) -> tuple[pd.DataFrame, dict[dt.date
     )
     # Users paste and concatenate exports, so rows may come in any order.
     return frame.sort_index(kind="stable"), line_of
-

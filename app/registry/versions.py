@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.errors import ModelNotFound
+from app.db import serving_state
 from app.db.engine import upsert_into
 from app.db.tables import ModelAlias, ModelVersion, RegistryLock, utcnow
-from app.registry import serving_state
 
 READY = "ready"
 # The alias forecasts serve by default, moved by the champion gate or by hand.

@@ -23,9 +23,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.auth import identify
 from app.core.config import Settings
+from app.db import serving_state
 from app.db.engine import get_engine
 from app.forecasting.cache import ForecastCache, ForecastRequest
-from app.registry import serving_state
 from app.schemas.common import (
     ALIAS_PATTERN,
     MAX_VERSION,
