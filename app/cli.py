@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from app.client import commands as client_commands
 from app.core.config import Settings, SettingsError, get_settings
 from app.core.errors import TickercastError
-from app.schemas.common import TICKER_PATTERN, TICKER_RULE
+from app.core.types import TICKER_PATTERN, TICKER_RULE
 
 
 def _ticker(value: str) -> str:

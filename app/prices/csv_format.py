@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from app.core.errors import CsvFormatError
-from app.schemas.common import FIRST_DAY, LAST_DAY
+from app.core.types import FIRST_DAY, LAST_DAY
 
 PRICE_COLUMNS: list[str] = ["open", "high", "low", "close", "adj_close", "volume"]
 # Prices that must be finite and > 0 on every bar.

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.core.types import Ticker
 from app.jobs.status import JobStatus
-from app.schemas.common import Ticker
 from app.training.spec import TrainingSpec
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.schemas.common import MAX_VERSION, Day, Ticker
+from app.core.types import MAX_VERSION, Day, Ticker
 from app.training.gate import PromoteMode
 from models.config import TrainingConfig
 from models.search_space import SearchSpec

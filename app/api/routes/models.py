@@ -10,16 +10,10 @@ from app.api.auth import AdminCaller, ReadCaller
 from app.api.deps import SessionDep
 from app.api.docs import READ, errors
 from app.api.examples import BACKTEST, LIVE, VERSION, ok
+from app.core.types import MAX_VERSION
 from app.forecasting import backtests, live
 from app.registry import versions
-from app.schemas.common import (
-    MAX_OFFSET,
-    MAX_VERSION,
-    AliasPath,
-    LevelsQuery,
-    TickerPath,
-    levels_or_default,
-)
+from app.schemas.common import MAX_OFFSET, AliasPath, LevelsQuery, TickerPath, levels_or_default
 from app.schemas.models import (
     AliasOut,
     AliasRequest,

@@ -13,9 +13,10 @@ from app.api.docs import READ, WRITE, errors
 from app.api.examples import ok
 from app.api.ratelimit import limited
 from app.core.errors import InvalidInput, TickercastError
+from app.core.types import Day
 from app.prices import service
 from app.prices.sources import configured_source
-from app.schemas.common import Day, TickerPath
+from app.schemas.common import TickerPath
 from app.schemas.prices import BarOut, DeleteOut, ImportOut, PricesOut, RefreshOut
 from models.numbers import finite_or_none
 
