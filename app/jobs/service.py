@@ -13,9 +13,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.core.config import Settings
 from app.core.errors import Conflict, InvalidInput, JobNotFound
 from app.db.tables import IdempotencyKey, TrainingJob, utcnow
 from app.jobs.status import ACTIVE, FINISHED, JobStatus
+from app.training.checks import check_request
+from app.training.spec import TrainingSpec
 
 QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
 
@@ -46,6 +49,28 @@ class Idempotency:
 
     caller: str
     key: str
+
+
+def queue_training(
+    session: Session,
+    *,
+    ticker: str,
+    spec: TrainingSpec,
+    settings: Settings,
+    backend: str,
+    idempotency: Idempotency | None = None,
+) -> tuple[TrainingJob, bool]:
+    """The training flow's way in (POST /train, the scheduler's retraining): the checks that
+    need the registry, the bars or the settings (app/training/checks.py), then the job.
+
+    The one place job plumbing meets what training asks: a job over the limits, a missing
+    parent or a search budget the timeout cannot hold is refused now, not as a failed job.
+    """
+    check_request(session, ticker=ticker, spec=spec, settings=settings)
+    config = spec.job_config(volatility_window=settings.volatility_window)
+    return create_job(
+        session, ticker=ticker, config=config, backend=backend, idempotency=idempotency
+    )
 
 
 def create_job(

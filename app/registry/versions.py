@@ -307,3 +307,11 @@ def lineage(session: Session, *, row: ModelVersion) -> list[Ancestor]:
             break
         ticker, version = parent.parent_ticker, parent.parent_version
     return chain
+
+
+def version_with_lineage(
+    session: Session, *, ticker: str, version: int
+) -> tuple[ModelVersion, list[Ancestor]]:
+    """GET /models/{ticker}/versions/{version}: the version and its lineage, nearest first."""
+    row = get_version(session, ticker=ticker, version=version)
+    return row, lineage(session, row=row)

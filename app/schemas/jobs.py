@@ -17,15 +17,6 @@ class TrainRequest(TrainingSpec):
 
     ticker: Ticker = Field(strict=False)
 
-    def job_config(self, *, volatility_window: int) -> dict[str, Any]:
-        """The JSON config stored with the job (everything but the ticker).
-
-        `volatility_window` is the service's default for a request that names none.
-        """
-        if "volatility_window" not in self.model_fields_set:
-            return {**self.to_job_config(), "volatility_window": volatility_window}
-        return self.to_job_config()
-
 
 class JobProgress(BaseModel):
     stage: str | None = Field(

@@ -3,6 +3,8 @@ an optional hyperparameter search and an optional parent to warm-start from."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.core.types import MAX_VERSION, Day, Ticker
@@ -65,6 +67,12 @@ class TrainingSpec(TrainingConfig):
         """The model's part alone: what models.train needs and the version records."""
         return TrainingConfig.from_stored(self.model_dump(mode="json"))
 
-    def to_job_config(self) -> dict[str, object]:
-        """The JSON stored with the job."""
-        return self.model_dump(mode="json", include=set(TrainingSpec.model_fields))
+    def job_config(self, *, volatility_window: int) -> dict[str, Any]:
+        """The JSON config stored with the job (everything but the ticker).
+
+        `volatility_window` is the service's default for a spec that names none.
+        """
+        config = self.model_dump(mode="json", include=set(TrainingSpec.model_fields))
+        if "volatility_window" not in self.model_fields_set:
+            config["volatility_window"] = volatility_window
+        return config

@@ -87,3 +87,16 @@ def test_only_one_scheduler_acts_while_its_lease_runs(settings: Settings) -> Non
     # The lease runs 3 intervals; after that, another may take over.
     later = AFTER_CLOSE + dt.timedelta(seconds=3 * settings.scheduler_interval_seconds + 1)
     assert two.tick(later).held_lease
+
+
+def test_scheduled_retraining_is_checked_as_a_request_is_and_refused_over_the_limits(
+    settings: Settings, register_tiny: Callable[..., Any]
+) -> None:
+    register_tiny("always")
+    # The champion's own configuration would fit today's bars over this limit.
+    strict = settings.model_copy(update={"max_epoch_windows": 10})
+    stale = Scheduler(strict).tick(dt.datetime(2019, 2, 28, 23, 0, tzinfo=dt.UTC))
+    assert stale.retrained == {}
+    assert "over the limit of 10 (TICKERCAST_MAX_EPOCH_WINDOWS)" in stale.refused["^GSPC"]
+    with session_scope(settings.resolved_database_url()) as s:
+        assert jobs.list_jobs(s, ticker="^GSPC") == []

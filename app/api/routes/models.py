@@ -74,8 +74,8 @@ def get_version(
 ) -> VersionDetail:
     """One version: training config, backtest metrics against baselines, data range and hash,
     and its lineage when it was warm-started from another version."""
-    row = versions.get_version(session, ticker=ticker, version=version)
-    return VersionDetail.of(row, versions.lineage(session, row=row))
+    row, lineage = versions.version_with_lineage(session, ticker=ticker, version=version)
+    return VersionDetail.of(row, lineage)
 
 
 @router.get(
