@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-# Set before TensorFlow loads, or its C++ start-up chatter floods training job logs.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+import onnx
+import onnxruntime
+import tensorflow as tf
+import tf2onnx
 
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import onnx  # noqa: E402
-import onnxruntime  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf2onnx  # noqa: E402
-
-from models.architectures import build_ensemble, build_model  # noqa: E402
-from models.backtest import (  # noqa: E402
+from models.architectures import build_ensemble, build_model
+from models.backtest import (
     Backtest,
     backtest_origins,
     forecast_prices,
     score_forecasts,
     walk_forward,
 )
-from models.config import IntervalMethod, TrainingConfig  # noqa: E402
-from models.export import ParityError, parity_max_abs_diff, to_onnx  # noqa: E402
-from models.features import (  # noqa: E402
+from models.config import IntervalMethod, TrainingConfig
+from models.export import ParityError, parity_max_abs_diff, to_onnx
+from models.features import (
     Bars,
     FeatureScalers,
     as_bars,
@@ -42,16 +37,16 @@ from models.features import (  # noqa: E402
     split_origins,
     valid_origins,
 )
-from models.intervals import Calibration, calibrate  # noqa: E402
-from models.metrics import (  # noqa: E402
+from models.intervals import Calibration, calibrate
+from models.metrics import (
     BacktestSummary,
     BaselineRatios,
     MemberMetrics,
     Timings,
     VersionMetrics,
 )
-from models.predictor import OnnxPredictor  # noqa: E402
-from models.windows import split_bounds  # noqa: E402
+from models.predictor import OnnxPredictor
+from models.windows import split_bounds
 
 
 class TrainingCancelled(Exception):

@@ -25,6 +25,10 @@ REPO = Path(__file__).resolve().parents[1]
 # For tests of request validation and other behaviour that no database changes: run them once.
 SQLITE_ONLY = pytest.mark.parametrize("database_backend", ["sqlite"])
 SAMPLE_CSV = REPO / "app" / "data" / "GSPC.csv"
+# Seconds a test waits for a job, a process or a log line before it calls them stuck: a
+# detector of hangs, never a measure of speed. Under four engineers' suites on two cores a
+# tiny training job took over four minutes (it takes 15 s on an idle machine).
+WAIT_SECONDS = 900.0
 # Folders whose every test runs real service processes (marked `live` at collection).
 LIVE_FOLDERS = ("e2e", "faults")
 
@@ -46,7 +50,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.live)
     if config.getoption("databases") == "both":
         return
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         params = getattr(item, "callspec", None)
         backend = params.params.get("database_backend") if params is not None else None

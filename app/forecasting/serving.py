@@ -9,7 +9,6 @@ these functions in a worker thread, one hop per request however many tickers it 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from http import HTTPStatus
 
 from sqlalchemy.orm import Session
 
@@ -19,9 +18,8 @@ from app.db.engine import get_engine, session_scope
 from app.forecasting import service
 from app.forecasting.cache import Answer, ForecastCache, ForecastRequest, Refusal
 from app.forecasting.predictors import PredictorCache
-from app.observability.logs import REQUEST_ID
 from app.schemas.accuracy import Accuracy
-from app.schemas.errors import ErrorOut
+from app.schemas.errors import error_out
 from app.schemas.forecast import ForecastOut, PointOut
 
 
@@ -94,18 +92,7 @@ def forecast_json(
 
 
 def _error_json(refusal: Refusal) -> bytes:
-    request_id = REQUEST_ID.get()
-    return (
-        ErrorOut(
-            status=refusal.status,
-            code=refusal.code,
-            title=HTTPStatus(refusal.status).phrase,
-            detail=refusal.message,
-            request_id=None if request_id == "-" else request_id,
-        )
-        .model_dump_json()
-        .encode()
-    )
+    return error_out(refusal.status, refusal.code, refusal.message).model_dump_json().encode()
 
 
 def forecast_batch_json(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,7 +34,7 @@ log = logging.getLogger("tickercast.runner")
 
 def worker_name() -> str:
     """host:pid of this process, stored with the job."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return jobs.process_name()
 
 
 class RunningJob:
@@ -140,7 +139,7 @@ def _claim(
         else:
             # Claimed for us by the local dispatcher, which started this process.
             jobs.set_pid(session, job_id=job_id, pid=os.getpid())
-            if job.worker == f"{socket.gethostname()}:?":
+            if job.worker == jobs.unstarted_process_name():
                 # The dispatcher's write of this process's name was lost (a database outage):
                 # named here, or the job would not be ours to register at the end.
                 jobs.set_worker(session, job_id=job_id, worker=worker_name())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import socket
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +23,25 @@ from app.training.checks import check_request
 from app.training.spec import TrainingSpec
 
 QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
+# The pid part of a process name while the process is not started yet.
+NO_PID = "?"
+
+
+def process_name(pid: int | None = None) -> str:
+    """`host:pid` of a process on this machine (this one by default; `host:?` for None):
+    what the job row's `worker` and the scheduler's lease hold."""
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
+
+
+def unstarted_process_name() -> str:
+    """`host:?`: a job claimed on this machine whose process is being started."""
+    return f"{socket.gethostname()}:{NO_PID}"
+
+
+def split_process_name(name: str | None) -> tuple[str, int | None]:
+    """The host and pid of a `host:pid` name (pid None when unknown or not a number)."""
+    host, _, pid = (name or "").rpartition(":")
+    return host, int(pid) if pid.isdigit() else None
 
 
 def config_hash(ticker: str, config: dict[str, Any]) -> str:

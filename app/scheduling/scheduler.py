@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import socket
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
@@ -50,7 +48,7 @@ class Tick:
 
 def me() -> str:
     """This scheduler's name in the lease: host:pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return jobs.process_name()
 
 
 def take_lease(session: Session, *, holder: str, now: dt.datetime, seconds: float) -> bool:

@@ -31,7 +31,7 @@ from app.db.engine import session_scope
 from app.prices import store
 from app.registry.versions import list_version_numbers
 from tests.backing_services import POSTGRES_ENV, PostgresServer, service_url
-from tests.conftest import SAMPLE_CSV, TINY_REQUEST
+from tests.conftest import SAMPLE_CSV, TINY_REQUEST, WAIT_SECONDS
 from tests.e2e.live import LiveService, running
 from tests.e2e.test_rq_scale_out import spawn, stop
 from tests.tcp_proxy import TcpProxy, free_port
@@ -57,7 +57,10 @@ def training(job: dict[str, Any]) -> bool:
 
 
 def wait_for(
-    http: httpx.Client, job_id: str, done: Callable[[dict[str, Any]], bool], seconds: float = 120
+    http: httpx.Client,
+    job_id: str,
+    done: Callable[[dict[str, Any]], bool],
+    seconds: float = WAIT_SECONDS,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while True:
@@ -94,7 +97,7 @@ def job_log(service: LiveService, job_id: str) -> str:
     return (service.settings.data_dir / "logs" / f"job-{job_id}.log").read_text(errors="replace")
 
 
-def until_logged(log: Callable[[], str], words: str, seconds: float = 120) -> None:
+def until_logged(log: Callable[[], str], words: str, seconds: float = WAIT_SECONDS) -> None:
     """Wait until a process has written `words` to its log: the outage has been met."""
     deadline = time.monotonic() + seconds
     while words not in log():
