@@ -26,9 +26,10 @@ from rich.table import Table
 
 from app.client.http import ServiceClient, ServiceError
 from app.core.config import ClientSettings, Settings, load
+from app.jobs.status import JobStatus
 from app.schemas.jobs import TrainRequest
 
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+JOB_STATUSES = tuple(status.value for status in JobStatus)
 TICKER_HELP = "ticker symbol, e.g. ^GSPC"
 
 
@@ -166,11 +167,11 @@ def cmd_train(args: argparse.Namespace, _settings: Settings) -> int:
         _print_json({"job": final, "version": detail})
     else:
         _print_outcome(console, final, detail)
-    return 0 if final["status"] == "succeeded" else 1
+    return 0 if final["status"] == JobStatus.SUCCEEDED else 1
 
 
 def _print_outcome(console: Console, job: dict[str, Any], detail: dict[str, Any] | None) -> None:
-    if job["status"] != "succeeded" or detail is None:
+    if job["status"] != JobStatus.SUCCEEDED or detail is None:
         console.print(f"[bold red]job {job['status']}[/]: {job.get('error') or job.get('message')}")
         return
     promotion = (detail.get("metrics") or {}).get("promotion") or {}
@@ -285,9 +286,11 @@ def cmd_jobs(args: argparse.Namespace, _settings: Settings) -> int:
         progress = f"epoch {p.get('epoch', 0)}/{p['epochs']}" if p.get("epochs") else ""
         if p.get("members"):
             progress = f"member {p.get('member', '?')}/{p['members']} {progress}"
-        colour = {"succeeded": "green", "failed": "red", "cancelled": "red"}.get(
-            job["status"], "cyan"
-        )
+        colour = {
+            JobStatus.SUCCEEDED: "green",
+            JobStatus.FAILED: "red",
+            JobStatus.CANCELLED: "red",
+        }.get(job["status"], "cyan")
         table.add_row(
             job["id"][:8],
             job["ticker"],

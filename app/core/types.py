@@ -29,3 +29,11 @@ Ticker = Annotated[
     StringConstraints(strip_whitespace=True, pattern=TICKER_PATTERN),
     AfterValidator(upper),
 ]
+
+
+def range_problem(start: dt.date | None, end: dt.date | None) -> str | None:
+    """What is wrong with a range of days (either end open, both inclusive), or None: the one
+    rule for every range a caller gives (bars read or deleted, a job's training data)."""
+    if start is not None and end is not None and start > end:
+        return f"start ({start}) must not be after end ({end})"
+    return None

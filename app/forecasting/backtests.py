@@ -15,13 +15,14 @@ from sqlalchemy.orm import Session
 from app.core.errors import ModelNotFound
 from app.db.tables import ModelVersion
 from app.registry import versions
+from app.registry.versions import BacktestRecord
 from models.intervals import Calibration
 from models.metrics import VersionMetrics
 
 
 def load_backtest(
     session: Session, *, ticker: str, version: int
-) -> tuple[ModelVersion, dict[str, Any]]:
+) -> tuple[ModelVersion, BacktestRecord]:
     """The version and its stored backtest, or ModelNotFound when it has none."""
     row = versions.get_version(session, ticker=ticker, version=version)
     record = session.scalar(select(ModelVersion.backtest).where(ModelVersion.id == row.id))
@@ -30,14 +31,14 @@ def load_backtest(
             f"Version {version} of {ticker!r} has no stored backtest (it predates backtests); "
             "retrain to get one."
         )
-    return row, record
+    return row, BacktestRecord.model_validate(record)
 
 
 def windows(
-    row: ModelVersion, record: dict[str, Any], levels: Sequence[int]
+    row: ModelVersion, record: BacktestRecord, levels: Sequence[int]
 ) -> list[dict[str, Any]]:
     """One dict per window: origin, dates, actuals, model, baselines and interval bounds."""
-    model = np.asarray(record["model"], dtype=np.float64)
+    model = np.asarray(record.model, dtype=np.float64)
     calibration, scale = _calibration(row, record)
     bounds = {
         level: calibration.bounds(model, level, scale)
@@ -45,15 +46,15 @@ def windows(
         if calibration is not None and level in calibration.levels
     }
     out = []
-    for i, as_of in enumerate(record["as_of"]):
+    for i, as_of in enumerate(record.as_of):
         window: dict[str, Any] = {
-            "origin": record["dates"][i][0],
+            "origin": record.dates[i][0],
             "as_of": as_of,
-            "dates": record["dates"][i],
-            "actual": record["actual"][i],
-            "model": record["model"][i],
-            "naive": record["naive"][i],
-            "drift": record["drift"][i],
+            "dates": record.dates[i],
+            "actual": record.actual[i],
+            "model": record.model[i],
+            "naive": record.naive[i],
+            "drift": record.drift[i],
             "intervals": [
                 {"level": level, "lower": lo[i].tolist(), "upper": up[i].tolist()}
                 for level, (lo, up) in bounds.items()
@@ -64,26 +65,26 @@ def windows(
 
 
 def coverage_by_level(
-    row: ModelVersion, record: dict[str, Any], levels: Sequence[int]
+    row: ModelVersion, record: BacktestRecord, levels: Sequence[int]
 ) -> dict[str, Any]:
     """Empirical coverage and mean width of each requested level over the backtest windows."""
     calibration, scale = _calibration(row, record)
     if calibration is None:
         return {}
-    model = np.asarray(record["model"], dtype=np.float64)
-    actual = np.asarray(record["actual"], dtype=np.float64)
+    model = np.asarray(record.model, dtype=np.float64)
+    actual = np.asarray(record.actual, dtype=np.float64)
     known = [level for level in levels if level in calibration.levels]
     covered = calibration.coverage(actual, model, scale, levels=known)
     return {level: figures.model_dump(mode="json") for level, figures in covered.items()}
 
 
 def _calibration(
-    row: ModelVersion, record: dict[str, Any]
+    row: ModelVersion, record: BacktestRecord
 ) -> tuple[Calibration | None, np.ndarray | None]:
     """The version's calibration and each stored window's interval scale (None: plain)."""
     if not row.calibration:
         return None, None
-    scale = record.get("scale")
+    scale = record.scale
     return Calibration.model_validate(row.calibration), (
         None if scale is None else np.asarray(scale, dtype=np.float64)
     )
@@ -118,6 +119,10 @@ class BacktestReport:
     metrics: dict[str, Any]
     coverage: dict[str, Any]
     windows: list[dict[str, Any]]
+
+    def csv(self) -> str:
+        """The windows as CSV, one line per window and step (Accept: text/csv)."""
+        return to_csv(self.windows, self.levels)
 
 
 def report(session: Session, *, ticker: str, version: int, levels: list[int]) -> BacktestReport:

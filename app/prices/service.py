@@ -9,6 +9,7 @@ from importlib import resources
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from app.core.config import Settings
 from app.core.errors import (
     Conflict,
     CsvFormatError,
@@ -16,12 +17,13 @@ from app.core.errors import (
     PriceSourceError,
     TickerNotFound,
 )
+from app.core.types import range_problem
 from app.jobs.service import jobs_running_on
 from app.observability.metrics import PRICE_SOURCE_ERRORS
 from app.prices import store
 from app.prices.checks import Implausible, implausible_bars
 from app.prices.csv_format import parse_price_csv_lines
-from app.prices.sources import PriceSource
+from app.prices.sources import PriceSource, configured_source
 
 SAMPLE_TICKER = "^GSPC"
 # Re-fetch a few sessions before the newest stored bar: the source may revise recent bars.
@@ -110,12 +112,17 @@ def import_csv(
     return _summary(session, ticker, frame, odd)
 
 
+def _check_range(start: dt.date | None, end: dt.date | None) -> None:
+    problem = range_problem(start, end)
+    if problem is not None:
+        raise InvalidInput(f"{problem}.")
+
+
 def read_bars(
     session: Session, *, ticker: str, start: dt.date | None, end: dt.date | None
 ) -> tuple[str, pd.DataFrame]:
     """A ticker's calendar and its stored bars in [start, end]; TickerNotFound if unknown."""
-    if start is not None and end is not None and start > end:
-        raise InvalidInput(f"start ({start}) must not be after end ({end}).")
+    _check_range(start, end)
     info = store.get_ticker(session, ticker=ticker)
     if info is None:
         raise TickerNotFound(ticker)
@@ -126,8 +133,7 @@ def delete_bars(
     session: Session, *, ticker: str, start: dt.date | None, end: dt.date | None
 ) -> DeleteSummary:
     """Remove a range of a ticker's bars; refused while a job trains on the ticker."""
-    if start is not None and end is not None and start > end:
-        raise InvalidInput(f"start ({start}) must not be after end ({end}).")
+    _check_range(start, end)
     info = store.get_ticker(session, ticker=ticker)
     if info is None:
         raise TickerNotFound(ticker)
@@ -207,8 +213,10 @@ def refresh(
     )
 
 
-def refresh_now(session: Session, *, ticker: str, source: PriceSource | None) -> RefreshSummary:
-    """POST /prices/{ticker}/refresh: a refresh asked for by a user."""
+def refresh_now(session: Session, *, ticker: str, settings: Settings) -> RefreshSummary:
+    """POST /prices/{ticker}/refresh: a refresh asked for by a user, from the configured
+    source (TICKERCAST_PRICE_SOURCE)."""
+    source = configured_source(settings)
     if source is None:
         raise Conflict(
             "No price source is configured (TICKERCAST_PRICE_SOURCE=none): import bars with "

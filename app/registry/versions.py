@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -20,6 +21,23 @@ READY = "ready"
 CHAMPION = "champion"
 # Version numbers are allocated as max+1; concurrent writers retry on the unique constraint.
 MAX_ALLOCATION_ATTEMPTS = 64
+
+
+class BacktestRecord(BaseModel):
+    """A version's walk-forward backtest as stored in `model_version.backtest`, column-wise:
+    one entry per window (its last input day, its trading dates, and per step the actual
+    close, the model's, the naive and the drift forecasts). Written by the training pipeline,
+    read by the backtest route (app/forecasting/backtests.py)."""
+
+    as_of: list[str]
+    dates: list[list[str]]
+    actual: list[list[float]]
+    model: list[list[float]]
+    naive: list[list[float]]
+    drift: list[list[float]]
+    # Each window's interval scale (trailing volatility at its origin); None: plain intervals
+    # (and records older than the field).
+    scale: list[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -42,7 +60,7 @@ class NewVersion:
     onnx_model: bytes
     job_id: str | None = None
     calibration: dict[str, Any] | None = None
-    backtest: dict[str, Any] | None = None
+    backtest: BacktestRecord | None = None
     parent_ticker: str | None = None
     parent_version: int | None = None
 
@@ -77,7 +95,7 @@ def register_version(session: Session, *, new: NewVersion) -> ModelVersion:
             onnx_model=new.onnx_model,
             job_id=new.job_id,
             calibration=new.calibration,
-            backtest=new.backtest,
+            backtest=None if new.backtest is None else new.backtest.model_dump(mode="json"),
             parent_ticker=new.parent_ticker,
             parent_version=new.parent_version,
             created_at=utcnow(),

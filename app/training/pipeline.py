@@ -17,13 +17,14 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.errors import TickercastError
 from app.db.engine import session_scope
 from app.db.tables import ModelVersion
 from app.prices.service import refresh_bars
 from app.prices.sources import configured_source
 from app.prices.store import frame_sha256
 from app.registry import versions
-from app.registry.versions import NewVersion
+from app.registry.versions import BacktestRecord, NewVersion
 from app.training import cost, gate
 from app.training.checks import check_parent
 from app.training.spec import TrainingSpec
@@ -185,21 +186,20 @@ def with_timings(result: TrainResult, **seconds: float) -> TrainResult:
     return result
 
 
-def backtest_record(index: pd.DatetimeIndex, result: TrainResult) -> dict[str, Any]:
+def backtest_record(index: pd.DatetimeIndex, result: TrainResult) -> BacktestRecord:
     """A backtest's windows, column-wise, with the trading dates they cover."""
     backtest = result.backtest
     h = backtest.actual.shape[1]
     days = [d.isoformat() for d in index.date]
-    return {
-        "as_of": [days[i] for i in backtest.origins],
-        "dates": [days[i + 1 : i + 1 + h] for i in backtest.origins],
-        "actual": backtest.actual.tolist(),
-        "model": backtest.model.tolist(),
-        "naive": backtest.naive.tolist(),
-        "drift": backtest.drift.tolist(),
-        # Each window's interval scale (trailing volatility at its origin; 1 when plain).
-        "scale": None if backtest.scale is None else backtest.scale.tolist(),
-    }
+    return BacktestRecord(
+        as_of=[days[i] for i in backtest.origins],
+        dates=[days[i + 1 : i + 1 + h] for i in backtest.origins],
+        actual=backtest.actual.tolist(),
+        model=backtest.model.tolist(),
+        naive=backtest.naive.tolist(),
+        drift=backtest.drift.tolist(),
+        scale=None if backtest.scale is None else backtest.scale.tolist(),
+    )
 
 
 def build_version(
@@ -287,14 +287,44 @@ def _add_timings(metrics: dict[str, Any], **seconds: float) -> dict[str, Any]:
     return {**metrics, "timings": {**timings, **seconds}}
 
 
+class Cancelled(Exception):
+    """The user cancelled the job while it trained."""
+
+
+class TrainingFailed(TickercastError):
+    """Training ended for a reason models/ says in words: too few bars, a missing bar, a
+    search with no finished trial, a diverged fit, an ONNX graph that differs from Keras."""
+
+    status, code = 422, "training_failed"
+
+
 def train_and_register(
     ticker: str, spec: TrainingSpec, *, settings: Settings, job: JobHandle, job_id: str | None
 ) -> Registered | None:
-    """The whole flow for one job; None when the job was cancelled or taken over at the end.
+    """The whole flow for one job; None when the job was taken over at the end.
 
-    Raises what a step raises (no prices, too few bars, a parity failure, a cancel): the job
-    layer turns it into the job's outcome.
+    Raises Cancelled when the user cancelled it, TrainingFailed with models' own words, or a
+    TickercastError of a step (no prices, a range without bars, over the cost limits): the
+    job layer turns these into the job's outcome without knowing what training does.
     """
+    # The training process loads TensorFlow anyway; an RQ worker's parent, which imports this
+    # module, must not.
+    from models.export import ParityError
+    from models.features import MissingBars
+    from models.search import SearchFailed
+    from models.train import InsufficientData, TrainingCancelled, TrainingDiverged
+
+    try:
+        return _train_and_register(ticker, spec, settings=settings, job=job, job_id=job_id)
+    except TrainingCancelled as exc:
+        raise Cancelled() from exc
+    except (InsufficientData, MissingBars, SearchFailed, TrainingDiverged, ParityError) as exc:
+        raise TrainingFailed(str(exc)) from exc
+
+
+def _train_and_register(
+    ticker: str, spec: TrainingSpec, *, settings: Settings, job: JobHandle, job_id: str | None
+) -> Registered | None:
     job.progress(stage="loading prices")
     started = time.perf_counter()
     prices = job.durable(lambda: load_prices(ticker, spec, settings), f"load {ticker}'s prices")

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.core.types import MAX_VERSION, Day, Ticker
+from app.core.types import MAX_VERSION, Day, Ticker, range_problem
 from app.training.gate import PromoteMode
 from models.config import TrainingConfig
 from models.search_space import SearchSpec
@@ -49,8 +49,9 @@ class TrainingSpec(TrainingConfig):
 
     @model_validator(mode="after")
     def _start_before_end(self) -> TrainingSpec:
-        if self.start is not None and self.end is not None and self.start >= self.end:
-            raise ValueError(f"start ({self.start}) must be before end ({self.end})")
+        problem = range_problem(self.start, self.end)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @model_validator(mode="after")

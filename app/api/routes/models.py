@@ -112,7 +112,7 @@ def get_backtest(
     levels = levels_or_default(level)
     report = backtests.report(session, ticker=ticker, version=version, levels=levels)
     if "text/csv" in request.headers.get("accept", ""):
-        return Response(backtests.to_csv(report.windows, levels), media_type="text/csv")
+        return Response(report.csv(), media_type="text/csv")
     return BacktestOut.model_validate(report)
 
 
