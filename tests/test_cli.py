@@ -11,6 +11,7 @@ import pytest
 
 from app.db.engine import session_scope
 from app.prices import store
+from tests.conftest import WAIT_SECONDS
 
 TICKERCAST = [sys.executable, "-m", "app.cli"]
 
@@ -21,7 +22,7 @@ def run(
     env = {**os.environ, "TICKERCAST_DATA_DIR": str(data_dir), **(env or {})}
     env.pop("TICKERCAST_DATABASE_URL", None)
     return subprocess.run(
-        [*TICKERCAST, *args], env=env, capture_output=True, text=True, timeout=120
+        [*TICKERCAST, *args], env=env, capture_output=True, text=True, timeout=WAIT_SECONDS
     )
 
 
@@ -94,7 +95,7 @@ def test_a_training_process_with_a_wrong_setting_says_so_in_one_line(tmp_path: P
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=WAIT_SECONDS,
     )
     assert done.returncode == 2
     assert done.stderr == (

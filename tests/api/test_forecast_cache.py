@@ -21,7 +21,7 @@ from app.jobs.local import settings_env
 from app.main import create_app
 from app.schemas.forecast import MAX_BATCH_TICKERS
 from models.predictor import OnnxPredictor
-from tests.conftest import SQLITE_ONLY
+from tests.conftest import SQLITE_ONLY, WAIT_SECONDS
 
 NEW_BAR = (
     "Date,Open,High,Low,Close,Adj Close,Volume\n"
@@ -137,7 +137,7 @@ def test_new_bars_a_new_champion_and_a_moved_alias_reach_another_app_at_once(
             env=settings_env(settings),
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=WAIT_SECONDS,
         )
         assert done.returncode == 0, done.stderr
         assert served()["data_as_of"] == "2019-01-03"

@@ -34,7 +34,7 @@ def client_package(
         cwd=root,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=WAIT_SECONDS,
         # The generator formats its output with ruff, which lives beside it in the venv.
         env={"PATH": f"{GENERATOR.parent}:/usr/bin:/bin"},
     )

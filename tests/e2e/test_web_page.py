@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import WAIT_SECONDS
 from tests.e2e.live import LiveService
 
 # Chromium, through Playwright.
@@ -30,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 NEXT_NYSE_SESSIONS = ["2019-01-02", "2019-01-03", "2019-01-04", "2019-01-07", "2019-01-08"]
-TRAINING_SECONDS = 240
+TRAINING_SECONDS = WAIT_SECONDS
 
 
 def in_ci() -> bool:

@@ -15,7 +15,7 @@ from app.jobs.local import settings_env
 from app.jobs.runner import run_job
 from app.prices.service import import_csv
 from app.registry.versions import list_version_numbers
-from tests.conftest import SQLITE_ONLY
+from tests.conftest import SQLITE_ONLY, WAIT_SECONDS
 
 TINY = {
     "model_type": "gru",
@@ -89,7 +89,7 @@ def test_model_failing_onnx_parity_is_not_registered_and_job_says_why(
         env=settings_env(strict),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=WAIT_SECONDS,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     with session_scope(db_url) as s:
