@@ -14,10 +14,11 @@ import tf2onnx  # noqa: E402
 
 from models.architectures import INPUT_NAME  # noqa: E402
 from models.config import TrainingConfig  # noqa: E402
+from models.errors import ModelError  # noqa: E402
 from models.predictor import OnnxPredictor  # noqa: E402
 
 
-class ParityError(Exception):
+class ParityError(ModelError):
     """The ONNX export's outputs differ from the Keras model's by more than the tolerance."""
 
 

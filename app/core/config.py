@@ -129,6 +129,10 @@ class Settings(BaseSettings):
     # The champion gate's significance level: a new version replaces a sitting champion only
     # when a one-sided Diebold-Mariano test of their losses on the same windows has p below it.
     promotion_significance: float = Field(default=0.10, gt=0.0, lt=1.0)
+    # A ticker whose network does not earn champion, and that has none, gets the better
+    # baseline (naive or drift, by MAE averaged over the steps) registered as its champion,
+    # so that what it serves is never worse than a formula; false: serve the latest version.
+    baseline_champion: bool = True
     # Trading days of daily log returns whose volatility scales the prediction intervals, for
     # requests that do not name their own `volatility_window`.
     volatility_window: int = Field(default=60, ge=5, le=500)

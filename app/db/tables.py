@@ -172,9 +172,10 @@ class ModelVersion(Base):
     data_rows: Mapped[int] = mapped_column(Integer)
     data_sha256: Mapped[str] = mapped_column(String(64))
     library_versions: Mapped[dict[str, Any]]
-    # Deferred: listings and forecasts never need the weights in memory.
-    keras_model: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
-    onnx_model: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    # Deferred: listings and forecasts never need the weights in memory. None for a baseline
+    # (naive, drift), whose forecast is a formula.
+    keras_model: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    onnx_model: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     job_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Conformal interval half-widths per level and step (None for versions before backtests).

@@ -18,6 +18,9 @@ from app.registry import versions
 from models.intervals import Calibration
 from models.metrics import VersionMetrics
 
+# A network version's two forecasts: the network as it is and its blend with drift.
+OTHER_FORECASTS = ("network", "blend")
+
 
 def load_backtest(
     session: Session, *, ticker: str, version: int
@@ -36,8 +39,17 @@ def load_backtest(
 def windows(
     row: ModelVersion, record: dict[str, Any], levels: Sequence[int]
 ) -> list[dict[str, Any]]:
-    """One dict per window: origin, dates, actuals, model, baselines and interval bounds."""
+    """One dict per window: origin, dates, actuals, what the version serves (model), a network
+    version's network as it is and its blend with drift, the baselines and interval bounds."""
     model = np.asarray(record["model"], dtype=np.float64)
+    served = VersionMetrics.model_validate(row.metrics).serves.value
+    # What the version serves is `model`; the other of a network version's two forecasts is
+    # stored under its own name (versions before blends store neither).
+    columns = {
+        name: record[name] if name in record else record["model"]
+        for name in OTHER_FORECASTS
+        if name in record or name == served
+    }
     calibration, scale = _calibration(row, record)
     bounds = {
         level: calibration.bounds(model, level, scale)
@@ -52,6 +64,7 @@ def windows(
             "dates": record["dates"][i],
             "actual": record["actual"][i],
             "model": record["model"][i],
+            **{name: values[i] for name, values in columns.items()},
             "naive": record["naive"][i],
             "drift": record["drift"][i],
             "intervals": [
@@ -93,14 +106,15 @@ def to_csv(rows: list[dict[str, Any]], levels: Sequence[int]) -> str:
     """Long format: one line per window and step."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    header = ["origin", "as_of", "step", "date", "actual", "model", "naive", "drift"]
+    extra = [name for name in OTHER_FORECASTS if rows and name in rows[0]]
+    header = ["origin", "as_of", "step", "date", "actual", "model", *extra, "naive", "drift"]
     header += [f"{side}_{level}" for level in levels for side in ("lower", "upper")]
     writer.writerow(header)
     for w in rows:
         by_level = {iv["level"]: iv for iv in w["intervals"]}
         for k, day in enumerate(w["dates"]):
             line: list[Any] = [w["origin"], w["as_of"], k + 1, day]
-            line += [w[name][k] for name in ("actual", "model", "naive", "drift")]
+            line += [w[name][k] for name in ("actual", "model", *extra, "naive", "drift")]
             for level in levels:
                 iv = by_level.get(level)
                 line += [iv["lower"][k], iv["upper"][k]] if iv else ["", ""]

@@ -28,6 +28,7 @@ from app.jobs.heartbeat import Heartbeat
 from app.jobs.status import JobStatus
 from app.training.pipeline import train_and_register
 from app.training.spec import TrainingSpec
+from models.errors import ModelError, TrainingCancelled
 
 T = TypeVar("T")
 log = logging.getLogger("tickercast.runner")
@@ -161,20 +162,13 @@ def time_is_up(reason: str) -> None:
 
 def _run(job: RunningJob, ticker: str, spec: TrainingSpec, settings: Settings) -> None:
     """Train and register, and turn whatever stopped it into the job's outcome."""
-    # The training process loads TensorFlow anyway; the RQ worker's parent must not.
-    from models.export import ParityError
-    from models.features import MissingBars
-    from models.search import SearchFailed
-    from models.train import InsufficientData, TrainingCancelled, TrainingDiverged
-
     try:
         train_and_register(ticker, spec, settings=settings, job=job, job_id=job.job_id)
     except TrainingCancelled:
         job.ended(JobStatus.CANCELLED, message="Cancelled.")
     except TickercastError as exc:  # no prices, a range without bars, a timeout: said plainly
         job.ended(JobStatus.FAILED, error=exc.message)
-    except (InsufficientData, MissingBars, SearchFailed, TrainingDiverged, ParityError) as exc:
-        # said by models
+    except ModelError as exc:  # too few bars, a divergence, a parity failure: said by models
         job.ended(JobStatus.FAILED, error=str(exc))
     except Exception as exc:  # the job must end failed with the reason, whatever went wrong
         # The details (SQL, paths, TensorFlow's words) go to the job's log, not its error.

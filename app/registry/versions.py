@@ -14,6 +14,7 @@ from app.core.errors import ModelNotFound
 from app.db.engine import upsert_into
 from app.db.tables import ModelAlias, ModelVersion, RegistryLock, utcnow
 from app.registry import serving_state
+from models.config import ModelType
 
 READY = "ready"
 # The alias forecasts serve by default, moved by the champion gate or by hand.
@@ -38,8 +39,8 @@ class NewVersion:
     data_rows: int
     data_sha256: str
     library_versions: dict[str, Any]
-    keras_model: bytes
-    onnx_model: bytes
+    keras_model: bytes | None  # None for a baseline: no weights
+    onnx_model: bytes | None
     job_id: str | None = None
     calibration: dict[str, Any] | None = None
     backtest: dict[str, Any] | None = None
@@ -139,6 +140,22 @@ def latest_ready(session: Session, *, ticker: str, blobs: bool = False) -> Model
             f'`POST /train` {{"ticker": "{ticker}"}} and poll `GET /jobs/{{id}}`.'
         )
     return row
+
+
+def latest_network(session: Session, *, ticker: str) -> ModelVersion | None:
+    """The newest ready version of a ticker that is a network (not a baseline), or None."""
+    baselines = [m.value for m in ModelType if m.is_baseline]
+    return session.scalar(
+        select(ModelVersion)
+        .where(
+            ModelVersion.ticker == ticker,
+            ModelVersion.status == READY,
+            ModelVersion.model_type.not_in(baselines),
+        )
+        .order_by(ModelVersion.version.desc())
+        .limit(1)
+        .options(*_without_blobs())
+    )
 
 
 def list_version_numbers(session: Session, *, ticker: str) -> list[int]:
@@ -277,10 +294,10 @@ def delete_alias(session: Session, *, ticker: str, alias: str) -> None:
 
 
 def onnx_bytes(session: Session, *, version_id: int) -> bytes:
-    """The ONNX graph of a version (loaded only when a session is built)."""
+    """The ONNX graph of a version (loaded only when a session is built); a baseline has none."""
     blob = session.scalar(select(ModelVersion.onnx_model).where(ModelVersion.id == version_id))
     if blob is None:
-        raise ModelNotFound(f"Model version id {version_id} has no ONNX graph.")
+        raise ModelNotFound(f"Model version id {version_id} has no ONNX graph (a baseline?).")
     return blob
 
 

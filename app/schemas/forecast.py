@@ -12,7 +12,7 @@ from app.forecasting.service import Forecast
 from app.schemas.accuracy import Accuracy
 from app.schemas.common import Level, Ticker
 from app.schemas.errors import ErrorOut
-from models.config import TrainingConfig
+from models.config import ModelType, TrainingConfig
 
 # The longest horizon any version can be trained for, so the longest a request may ask.
 MAX_HORIZON = next(
@@ -44,7 +44,14 @@ class PointOut(BaseModel):
 class ForecastOut(BaseModel):
     ticker: str
     model_version: int
-    model_type: str
+    model_type: str = Field(
+        description="lstm, gru, rnn or bilstm for a network version; naive or drift for a "
+        "baseline version, whose forecast is the formula"
+    )
+    baseline: bool = Field(
+        description="Whether the served version is a baseline formula (naive or drift) rather "
+        "than a network; a baseline serves as champion when no network has earned it"
+    )
     target: str
     trained_at: dt.datetime
     alias: str | None = Field(description="The alias that selected the version, if any")
@@ -65,6 +72,7 @@ class ForecastOut(BaseModel):
             ticker=fc.ticker,
             model_version=row.version,
             model_type=row.model_type,
+            baseline=ModelType(row.model_type).is_baseline,
             target=row.target,
             trained_at=row.created_at,
             alias=fc.selection.alias,
@@ -130,6 +138,7 @@ class ForecastBatchOut(BaseModel):
                                 "ticker": "^GSPC",
                                 "model_version": 3,
                                 "model_type": "lstm",
+                                "baseline": False,
                                 "target": "log_return",
                                 "trained_at": "2026-12-01T10:00:00Z",
                                 "alias": "champion",
@@ -140,6 +149,8 @@ class ForecastBatchOut(BaseModel):
                                 "horizon": 1,
                                 "calendar": "XNYS",
                                 "accuracy": {
+                                    "serves": "network",
+                                    "blend_weights": None,
                                     "skill_vs_naive": 0.0059,
                                     "skill_vs_drift": 0.0033,
                                     "mae_ratio_vs_naive": [0.9987],
