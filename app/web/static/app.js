@@ -240,8 +240,12 @@ function renderForecast() {
   const acc = fc.accuracy || {};
   const summary = $("forecast-summary");
   summary.textContent = "";
+  // A baseline is a formula, not a network: say so where the version is named.
+  const what = fc.baseline
+    ? `${fc.model_type} baseline`
+    : `${fc.model_type}${acc.serves === "blend" ? " blended with drift" : ""}, ${fc.target}`;
   const items = [
-    ["version", `${fc.model_version} (${fc.model_type}, ${fc.target})`],
+    ["version", `${fc.model_version} (${what})`],
     ["trained", day(fc.trained_at)],
     ["data as of", fc.data_as_of],
     ["last close", num(fc.last_close)],
@@ -259,6 +263,12 @@ function renderForecast() {
   badge.className = `badge ${fc.champion ? "champion" : "not-champion"}`;
   badge.textContent = fc.champion ? "champion" : "not champion";
   summary.appendChild(badge);
+  if (fc.baseline) {
+    const formula = document.createElement("span");
+    formula.className = "badge baseline";
+    formula.textContent = "baseline";
+    summary.appendChild(formula);
+  }
   show($("forecast-warning"), fc.warning || "");
 
   for (const p of fc.points) {
@@ -492,7 +502,8 @@ async function loadVersions() {
     if (isChampion) tr.classList.add("champion");
     if (state.freshVersion === v.version) tr.classList.add("fresh");
     tr.appendChild(cell(String(v.version)));
-    tr.appendChild(cell(`${v.model_type} (${v.target})`));
+    const kind = v.baseline ? "baseline" : v.target;
+    tr.appendChild(cell(`${v.model_type} (${kind})`));
     tr.appendChild(cell(`${day(v.created_at)} ${String(v.created_at).slice(11, 16)}`));
     tr.appendChild(cell(`${v.data_start} – ${v.data_end}`));
     const acc = v.accuracy;
