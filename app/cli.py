@@ -102,18 +102,25 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
     from app.scheduling.scheduler import Scheduler
+    from app.webhooks.sender import WebhookSender
 
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
     )
     scheduler = Scheduler(settings)
+    # Webhooks go out from here too (prices.refreshed is this process's own event), beside any
+    # API process's loop: the outbox's leases keep each delivery to one sender.
+    webhooks = WebhookSender(settings)
+    if not args.once:
+        webhooks.start()
     while True:
         done = scheduler.tick(dt.datetime.now(dt.UTC))
         if args.once:
+            sent = webhooks.deliver_due()
             print(
                 f"lease {'held' if done.held_lease else 'held elsewhere'}; "
                 f"refreshed {len(done.refreshed)}, failed {len(done.failed)}, "
-                f"retraining {len(done.retrained)}"
+                f"retraining {len(done.retrained)}; webhook deliveries tried {sent}"
             )
             return 0
         time.sleep(settings.scheduler_interval_seconds)
