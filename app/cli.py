@@ -166,6 +166,21 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the OpenAPI schema the service serves at /openapi.json (clients are generated
+    from it: `make ts-types`)."""
+    import json
+
+    from app.main import create_app
+
+    text = json.dumps(create_app(settings).openapi(), indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and --help)."""
     parser = argparse.ArgumentParser(prog="tickercast", description=__doc__)
@@ -202,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade", "downgrade", "current"])
     db.add_argument("revision", nargs="?", help="target revision (default head / base)")
     db.set_defaults(func=cmd_db)
+
+    openapi = sub.add_parser("openapi", help="print the OpenAPI schema the service serves")
+    openapi.add_argument("--output", type=Path, help="write it to this file instead")
+    openapi.set_defaults(func=cmd_openapi)
 
     prices = sub.add_parser("prices", help="import daily prices")
     psub = prices.add_subparsers(dest="action", required=True)
