@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,21 @@ from tests.conftest import TINY_REQUEST
 from tests.e2e.live import start
 from tests.e2e.test_rq_scale_out import free_port, stop
 from tests.webhooks.receiver import receiving
+
+
+def cli(*args: str) -> str:
+    """What `tickercast ARGS` prints (wide, as to a file), or the failure."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKERCAST_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env={**env, "COLUMNS": "250"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
 
 HOOKS = {
     "job_supervisor": True,
@@ -73,6 +90,12 @@ def test_a_delivery_survives_a_kill_of_the_service_between_the_event_and_its_del
             assert all(a["status_code"] is None for a in delivery["attempts"][:-1])
             time.sleep(1.0)
             assert len(receiver.received) == 1, "delivered once"
+            # The command line shows the receiver and each try's status code.
+            listed_cli = cli("webhooks", "--url", again.url)
+            assert hook["id"] in listed_cli and "champion.changed succeeded" in listed_cli
+            tries = cli("webhooks", "deliveries", hook["id"], "--url", again.url)
+            assert delivery["id"] in tries and "succeeded" in tries
+            assert f"{'– ' * (len(delivery['attempts']) - 1)}200" in tries
         finally:
             stop(again.process)
 
