@@ -67,5 +67,9 @@ ts-types: install
 bench-serve: install
 	$(BIN)/python -m bench.serve
 
+# A revalidated forecast (304) against a cached one (200): requests/s and bytes (needs wrk).
+bench-conditional: install
+	$(BIN)/python -m bench.conditional
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -163,6 +163,29 @@ def test_make_champion_moves_the_alias(page: Any, live_service: LiveService) -> 
     page.wait_for_selector("#forecast-summary .badge.champion")
 
 
+def test_the_page_lists_webhooks_with_their_latest_deliveries(
+    page: Any, live_service: LiveService, screenshots: Path
+) -> None:
+    url = "https://93.184.215.14/tickercast-hooks"  # a public address: no setting needed
+    hook = httpx.post(
+        f"{live_service.url}/webhooks", json={"url": url, "events": ["champion.changed"]}
+    ).json()
+    try:
+        versions = httpx.get(f"{live_service.url}/models/%5EGSPC", timeout=30).json()["versions"]
+        other = next(v for v in versions if "champion" not in v["aliases"])["version"]
+        moved = httpx.put(
+            f"{live_service.url}/models/%5EGSPC/aliases/champion", json={"version": other}
+        )
+        assert moved.status_code == 200, moved.text
+        page.click("#webhooks-refresh")
+        row = page.locator("#webhooks-table tbody tr", has_text=url)
+        row.wait_for()
+        assert "champion.changed" in row.inner_text()
+        page.locator("#webhooks-section").screenshot(path=str(screenshots / "5-webhooks.png"))
+    finally:
+        httpx.delete(f"{live_service.url}/webhooks/{hook['id']}")
+
+
 def test_csv_import_shows_the_answer_and_a_bad_line(
     page: Any, tmp_path: Path, screenshots: Path
 ) -> None:
