@@ -110,8 +110,8 @@ def main() -> None:
                     sizes[path] = len(first.content)
                     again = http.get(path, headers={"If-None-Match": tags[path]})
                     assert again.status_code == 304 and again.content == b"", again
-            full = [(path, None) for path in paths]
-            revalidated = [(path, tags[path]) for path in paths]
+            full: list[tuple[str, str | None]] = [(path, None) for path in paths]
+            revalidated: list[tuple[str, str | None]] = [(path, tags[path]) for path in paths]
             rounds: dict[str, list[Round]] = {"200": [], "304": []}
             for _ in range(ROUNDS):
                 rounds["200"].append(wrk_round(url, full, work))
