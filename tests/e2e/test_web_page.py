@@ -171,12 +171,11 @@ def test_the_page_lists_webhooks_with_their_latest_deliveries(
         f"{live_service.url}/webhooks", json={"url": url, "events": ["champion.changed"]}
     ).json()
     try:
-        versions = httpx.get(f"{live_service.url}/models/%5EGSPC", timeout=30).json()["versions"]
-        other = next(v for v in versions if "champion" not in v["aliases"])["version"]
-        moved = httpx.put(
-            f"{live_service.url}/models/%5EGSPC/aliases/champion", json={"version": other}
-        )
-        assert moved.status_code == 200, moved.text
+        # Two real changes that leave the champion where it was: removed, then put back.
+        champion = httpx.get(f"{live_service.url}/forecast/%5EGSPC").json()["model_version"]
+        alias = f"{live_service.url}/models/%5EGSPC/aliases/champion"
+        assert httpx.delete(alias).status_code == 204
+        assert httpx.put(alias, json={"version": champion}).status_code == 200
         page.click("#webhooks-refresh")
         row = page.locator("#webhooks-table tbody tr", has_text=url)
         row.wait_for()
