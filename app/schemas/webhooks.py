@@ -14,7 +14,18 @@ from app.webhooks.events import DeliveryStatus, EventType
 class WebhookRequest(BaseModel):
     """A receiver to register."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://dash.example/hooks/tickercast",
+                    "events": ["champion.changed", "job.failed"],
+                    "description": "nightly dashboard",
+                }
+            ]
+        },
+    )
 
     url: Annotated[
         str,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from app.api.auth import AdminCaller
 from app.api.deps import SessionDep, SettingsDep
 from app.api.docs import READ, WRITE, errors
+from app.api.examples import DELIVERY, WEBHOOK, ok
 from app.schemas.common import MAX_OFFSET
 from app.schemas.webhooks import (
     ChampionChangedData,
@@ -36,7 +37,10 @@ Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
     operation_id="webhook_create",
     status_code=status.HTTP_201_CREATED,
     response_model=WebhookCreated,
-    responses=errors(*WRITE),
+    responses={
+        **ok({**WEBHOOK, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, status=201),
+        **errors(*WRITE),
+    },
 )
 def create_webhook(
     body: WebhookRequest,
@@ -65,7 +69,7 @@ def create_webhook(
     "",
     operation_id="webhooks_list",
     response_model=list[WebhookOut],
-    responses=errors(*READ),
+    responses={**ok([WEBHOOK]), **errors(*READ)},
 )
 def list_webhooks(
     session: SessionDep, _caller: AdminCaller, limit: Limit = 100, offset: Offset = 0
@@ -79,7 +83,7 @@ def list_webhooks(
     "/{webhook_id}",
     operation_id="webhook_get",
     response_model=WebhookOut,
-    responses=errors(*READ, 404),
+    responses={**ok(WEBHOOK), **errors(*READ, 404)},
 )
 def get_webhook(webhook_id: WebhookId, session: SessionDep, _caller: AdminCaller) -> WebhookOut:
     """One receiver: its URL and events (admin key)."""
@@ -102,7 +106,7 @@ def delete_webhook(webhook_id: WebhookId, session: SessionDep, _caller: AdminCal
     "/{webhook_id}/deliveries",
     operation_id="webhook_deliveries",
     response_model=list[DeliveryOut],
-    responses=errors(*READ, 404),
+    responses={**ok([DELIVERY]), **errors(*READ, 404)},
 )
 def list_deliveries(
     webhook_id: WebhookId,

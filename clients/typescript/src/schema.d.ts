@@ -1981,6 +1981,14 @@ export interface components {
         /**
          * WebhookRequest
          * @description A receiver to register.
+         * @example {
+         *       "description": "nightly dashboard",
+         *       "events": [
+         *         "champion.changed",
+         *         "job.failed"
+         *       ],
+         *       "url": "https://dash.example/hooks/tickercast"
+         *     }
          */
         WebhookRequest: {
             /**
@@ -4090,6 +4098,20 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "id": "3f0b6c52-8a1e-4d7c-9b2a-5e6f7a8b9c0d",
+                     *         "url": "https://dash.example/hooks/tickercast",
+                     *         "events": [
+                     *           "champion.changed",
+                     *           "job.failed"
+                     *         ],
+                     *         "description": "nightly dashboard",
+                     *         "created_at": "2026-12-07T09:00:00Z"
+                     *       }
+                     *     ]
+                     */
                     "application/json": components["schemas"]["WebhookOut"][];
                 };
             };
@@ -4150,6 +4172,19 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3f0b6c52-8a1e-4d7c-9b2a-5e6f7a8b9c0d",
+                     *       "url": "https://dash.example/hooks/tickercast",
+                     *       "events": [
+                     *         "champion.changed",
+                     *         "job.failed"
+                     *       ],
+                     *       "description": "nightly dashboard",
+                     *       "created_at": "2026-12-07T09:00:00Z",
+                     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookCreated"];
                 };
             };
@@ -4218,6 +4253,18 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "id": "3f0b6c52-8a1e-4d7c-9b2a-5e6f7a8b9c0d",
+                     *       "url": "https://dash.example/hooks/tickercast",
+                     *       "events": [
+                     *         "champion.changed",
+                     *         "job.failed"
+                     *       ],
+                     *       "description": "nightly dashboard",
+                     *       "created_at": "2026-12-07T09:00:00Z"
+                     *     }
+                     */
                     "application/json": components["schemas"]["WebhookOut"];
                 };
             };
@@ -4356,6 +4403,31 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "id": "msg_2b7e1c0f9d8a4e6b8c3a1f5e7d9b0c2a",
+                     *         "event": "champion.changed",
+                     *         "status": "succeeded",
+                     *         "created_at": "2026-12-07T21:05:00Z",
+                     *         "finished_at": "2026-12-07T21:05:06Z",
+                     *         "last_status_code": 200,
+                     *         "attempts": [
+                     *           {
+                     *             "attempted_at": "2026-12-07T21:05:00Z",
+                     *             "status_code": 500,
+                     *             "error": "answered 500",
+                     *             "duration_ms": 41.2
+                     *           },
+                     *           {
+                     *             "attempted_at": "2026-12-07T21:05:05Z",
+                     *             "status_code": 200,
+                     *             "duration_ms": 38.7
+                     *           }
+                     *         ]
+                     *       }
+                     *     ]
+                     */
                     "application/json": components["schemas"]["DeliveryOut"][];
                 };
             };
