@@ -165,6 +165,28 @@ class Settings(BaseSettings):
     events_poll_seconds: float = Field(default=0.5, gt=0, le=10)  # seconds
     events_keepalive_seconds: float = Field(default=15.0, gt=0, le=300)  # seconds
 
+    # Conditional GETs (app/api/conditional.py): how long a client or cache may reuse a
+    # forecast, a registry listing or a backtest without asking again (seconds). 0 sends
+    # `no-cache`: keep it, but revalidate every use with If-None-Match (a 304 costs one
+    # primary-key read), so a new bar or a new champion is seen at once.
+    http_max_age_seconds: int = Field(default=0, ge=0, le=86400)
+
+    # Webhooks (app/webhooks/): receivers must be https and on public addresses unless these
+    # allow plain http or private, loopback and link-local addresses (a receiver on the same
+    # host or network). Each delivery attempt waits at most webhook_timeout_seconds; a failed
+    # one is retried after webhook_backoff_seconds, doubling up to webhook_backoff_max_seconds,
+    # until webhook_retry_seconds after the event, then given up (all seconds).
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_backoff_seconds: float = Field(default=5.0, gt=0, le=3600)
+    webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    webhook_retry_seconds: float = Field(default=86400.0, ge=0, le=7 * 86400)
+    # How often the delivery loop looks for due deliveries (seconds), and how many it sends
+    # at once (a slow receiver holds one of these, never a request or a training job).
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=4, ge=1, le=64)
+
     # Keys that may call the API: `SECRET[:scope],...` with scope read, write or admin
     # (default admin). Several keys let one rotate without downtime. With none, the service
     # takes no key and listens on 127.0.0.1 only.

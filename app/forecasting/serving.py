@@ -54,8 +54,9 @@ def forecast_json(
     request: ForecastRequest,
     cache: ForecastCache,
     predictors: PredictorCache,
-) -> bytes:
-    """GET /forecast/{ticker}: the answer's JSON bytes, or the domain error it raises."""
+) -> tuple[int, bytes]:
+    """GET /forecast/{ticker}: the serving token it was computed under and the answer's JSON
+    bytes, or the domain error it raises."""
     # Read before computing: an answer is never older than the token it is kept under.
     token = serving_state.current(get_engine(database_url), tickers=[request.ticker])[
         request.ticker
@@ -68,7 +69,7 @@ def forecast_json(
     if answer.refusal is not None:
         raise answer.refusal.error()
     assert answer.body is not None
-    return answer.body
+    return token, answer.body
 
 
 def _error_json(refusal: Refusal) -> bytes:

@@ -14,6 +14,7 @@ from app.core.errors import ModelNotFound
 from app.db.engine import upsert_into
 from app.db.tables import ModelAlias, ModelVersion, RegistryLock, utcnow
 from app.registry import serving_state
+from app.webhooks import outbox
 from models.config import ModelType
 
 READY = "ready"
@@ -226,6 +227,7 @@ def lock_ticker(session: Session, *, ticker: str) -> None:
 def set_alias(session: Session, *, ticker: str, alias: str, version: int) -> None:
     """Point `alias` at a version of the ticker's model (created or moved, in one upsert)."""
     target = get_version(session, ticker=ticker, version=version)
+    before = resolve_alias(session, ticker=ticker, alias=alias) if alias == CHAMPION else None
     now = utcnow()
     stmt = upsert_into(session, ModelAlias).values(
         ticker=ticker, alias=alias, model_version_id=target.id, updated_at=now
@@ -237,6 +239,10 @@ def set_alias(session: Session, *, ticker: str, alias: str, version: int) -> Non
         )
     )
     serving_state.changed(session, ticker=ticker)
+    if alias == CHAMPION:
+        outbox.champion_changed(
+            session, ticker=ticker, version=version, previous=before.version if before else None
+        )
     session.flush()
 
 
@@ -285,12 +291,15 @@ def aliases_by_version(session: Session, *, ticker: str) -> dict[int, list[str]]
 
 def delete_alias(session: Session, *, ticker: str, alias: str) -> None:
     """Remove an alias, or ModelNotFound when it is not set."""
+    before = resolve_alias(session, ticker=ticker, alias=alias) if alias == CHAMPION else None
     result = session.execute(
         delete(ModelAlias).where(ModelAlias.ticker == ticker, ModelAlias.alias == alias)
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise ModelNotFound(f"Ticker {ticker!r} has no alias {alias!r}.")
     serving_state.changed(session, ticker=ticker)
+    if before is not None:
+        outbox.champion_changed(session, ticker=ticker, version=None, previous=before.version)
 
 
 def onnx_bytes(session: Session, *, version_id: int) -> bytes:

@@ -55,10 +55,10 @@ function describe(body) {
   return String(d);
 }
 
-async function api(path, { method = "GET", json, body, contentType } = {}) {
+async function api(path, { method = "GET", json, body, contentType, admin = false } = {}) {
   const headers = { Accept: "application/json" };
-  // Writes carry the key (harmless while the service asks for none).
-  if (method !== "GET" && apiKey()) headers["X-API-Key"] = apiKey();
+  // Writes carry the key (harmless while the service asks for none); so do admin reads.
+  if ((method !== "GET" || admin) && apiKey()) headers["X-API-Key"] = apiKey();
   let payload = body;
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -854,8 +854,42 @@ function setUpApiKey() {
   });
 }
 
+// ---------- webhooks (admin key) ----------
+
+async function loadWebhooks() {
+  const body = $("webhooks-table").querySelector("tbody");
+  body.replaceChildren();
+  let hooks;
+  try {
+    hooks = await api("/webhooks?limit=50", { admin: true });
+  } catch (err) {
+    $("webhooks-table").hidden = true;
+    show($("webhooks-message"), errorText(err));
+    return;
+  }
+  $("webhooks-table").hidden = hooks.length === 0;
+  show($("webhooks-message"), hooks.length ? "" :
+    "No webhooks registered: POST /webhooks or `tickercast webhooks add URL --event champion.changed`.");
+  for (const hook of hooks) {
+    const deliveries = await api(`/webhooks/${enc(hook.id)}/deliveries?limit=5`, { admin: true });
+    const recent = deliveries.map((d) => {
+      const codes = d.attempts.map((a) => a.status_code ?? "–").join(" ");
+      return `${d.event} ${d.status} (${codes || "not tried yet"})`;
+    });
+    const tr = document.createElement("tr");
+    tr.append(
+      cell(hook.url),
+      cell(hook.events.join(", ")),
+      cell(day(hook.created_at)),
+      cell(recent.join("\n") || "none yet", "deliveries"),
+    );
+    body.append(tr);
+  }
+}
+
 async function main() {
   setUpApiKey();
+  $("webhooks-refresh").addEventListener("click", loadWebhooks);
   $("ticker-form").addEventListener("submit", (e) => {
     e.preventDefault();
     selectTicker($("ticker-input").value);
@@ -885,6 +919,7 @@ async function main() {
     }, 200);
   });
   await setUpTrainForm();
+  loadWebhooks();
   try {
     const tickers = await loadTickers();
     const first = await initialTicker(tickers);
