@@ -612,32 +612,42 @@ export interface components {
     schemas: {
         /**
          * Accuracy
-         * @description How the version did on its walk-forward backtest over held-out data.
+         * @description How the served forecast did on the version's walk-forward backtest over held-out data.
          */
         Accuracy: {
             /**
+             * Serves
+             * @description What the version serves: network (the network as it is), blend (the network blended with drift, one weight per step fit on validation), naive or drift (a baseline formula)
+             */
+            serves: string;
+            /**
+             * Blend Weights
+             * @description When the version serves its blend: the network's weight per step, in [0, 1]; the forecast is drift x exp(w_k x (log network - log drift))
+             */
+            blend_weights?: number[] | null;
+            /**
              * Skill Vs Naive
-             * @description 1 - MAE(model) / MAE(naive: repeat the last close); above 0 beats naive
+             * @description 1 - MAE(served) / MAE(naive: repeat the last close); above 0 beats naive
              */
             skill_vs_naive: number | null;
             /**
              * Skill Vs Drift
-             * @description 1 - MAE(model) / MAE(drift); drift is the last close grown at the training data's mean daily log return
+             * @description 1 - MAE(served) / MAE(drift); drift is the last close grown at the training data's mean daily log return
              */
             skill_vs_drift: number | null;
             /**
              * Mae Ratio Vs Naive
-             * @description MAE(model) / MAE(naive) per horizon step; at most 1 beats naive there
+             * @description MAE(served) / MAE(naive) per horizon step; at most 1 beats naive there
              */
             mae_ratio_vs_naive: (number | null)[];
             /**
              * Mae Ratio Vs Drift
-             * @description MAE(model) / MAE(drift) per horizon step
+             * @description MAE(served) / MAE(drift) per horizon step
              */
             mae_ratio_vs_drift: (number | null)[] | null;
             /**
              * Beats Baselines
-             * @description Whether the model's MAE is at most naive's and drift's at every step
+             * @description Whether the served forecast's MAE is at most naive's and drift's at every step
              */
             beats_baselines: boolean;
             /**
@@ -655,6 +665,13 @@ export interface components {
              * @description Share of backtest actuals inside the 95% interval (nominal 0.95)
              */
             coverage_95: number | null;
+            /**
+             * Interval Scores
+             * @description Per level (80, 95): the interval (Winkler) score per step of the served intervals and of drift's own intervals on the same windows, lower is better, and their ratio (below 1: sharper bands for the same coverage)
+             */
+            interval_scores?: {
+                [key: string]: components["schemas"]["IntervalScores"];
+            } | null;
             /**
              * Backtest Windows
              * @description Walk-forward windows the figures are over
@@ -722,7 +739,7 @@ export interface components {
             };
             /**
              * Windows
-             * @description origin (first forecast day), as_of (last bar seen), dates, actual, model, naive, drift, intervals [{level, lower, upper}] per window
+             * @description origin (first forecast day), as_of (last bar seen), dates, actual, model (what the version serves), network and blend (a network version's own forecast and its blend with drift), naive, drift, intervals [{level, lower, upper}] per window
              */
             windows: {
                 [key: string]: unknown;
@@ -748,6 +765,17 @@ export interface components {
             /** Volume */
             volume: number | null;
         };
+        /**
+         * BlendMode
+         * @description Whether a network version serves its blend with drift.
+         *
+         *     The blend is drift x exp(w_k x (log network - log drift)), one weight w_k in [0, 1] per
+         *     step fit on the validation split. auto: serve the blend when, fit on one half of the
+         *     validation windows and scored on the other (both ways), its MAE averaged over the steps is
+         *     below the network's; always: serve the blend; never: serve the network as it is.
+         * @enum {string}
+         */
+        BlendMode: "auto" | "always" | "never";
         /**
          * ChampionChangedData
          * @description `champion.changed`: the version forecasts serve by default is another one now.
@@ -985,10 +1013,12 @@ export interface components {
          *               "mae_ratio_vs_naive": [
          *                 0.9987
          *               ],
+         *               "serves": "network",
          *               "skill_vs_drift": 0.0033,
          *               "skill_vs_naive": 0.0059
          *             },
          *             "alias": "champion",
+         *             "baseline": false,
          *             "calendar": "XNYS",
          *             "champion": true,
          *             "data_as_of": "2018-12-31",
@@ -1085,8 +1115,16 @@ export interface components {
             ticker: string;
             /** Model Version */
             model_version: number;
-            /** Model Type */
+            /**
+             * Model Type
+             * @description lstm, gru, rnn or bilstm for a network version; naive or drift for a baseline version, whose forecast is the formula
+             */
             model_type: string;
+            /**
+             * Baseline
+             * @description Whether the served version is a baseline formula (naive or drift) rather than a network; a baseline serves as champion when no network has earned it
+             */
+            baseline: boolean;
             /** Target */
             target: string;
             /**
@@ -1194,6 +1232,29 @@ export interface components {
             lower: number;
             /** Upper */
             upper: number;
+        };
+        /**
+         * IntervalScores
+         * @description Interval (Winkler) scores of one level's intervals per step and overall, lower is better:
+         *     width plus 2 / alpha times how far an actual falls outside, alpha = 1 - level / 100. Beside
+         *     them, drift's own intervals (calibrated the same way on the same validation windows) scored
+         *     on the same windows, and the ratio of the two: below 1, the served bands are sharper.
+         */
+        IntervalScores: {
+            /** Model */
+            model: number[];
+            /** Drift */
+            drift: number[];
+            /** Ratio Vs Drift */
+            ratio_vs_drift: (number | null)[];
+            /** Model Overall */
+            model_overall: number;
+            /** Drift Overall */
+            drift_overall: number;
+            /** Ratio Vs Drift Overall */
+            ratio_vs_drift_overall: number | null;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * JobEventData
@@ -1360,10 +1421,13 @@ export interface components {
         };
         /**
          * ModelType
-         * @description The recurrent architectures a forecaster can be built from.
+         * @description What a version forecasts with: a recurrent network, or one of the two baselines.
+         *
+         *     naive repeats the last close; drift grows it at the training split's mean daily log return
+         *     (last close x exp(mu x k)). A baseline has no weights: its forecast is the formula.
          * @enum {string}
          */
-        ModelType: "rnn" | "lstm" | "gru" | "bilstm";
+        ModelType: "rnn" | "lstm" | "gru" | "bilstm" | "naive" | "drift";
         /**
          * ParentRef
          * @description A registered version whose weights a new version starts from.
@@ -1666,7 +1730,7 @@ export interface components {
          */
         TrainRequest: {
             /**
-             * @description Recurrent cell
+             * @description Recurrent cell, or a baseline (naive, drift): a formula with no weights, scored and calibrated on the same windows as a network
              * @default lstm
              */
             model_type?: components["schemas"]["ModelType"];
@@ -1783,6 +1847,11 @@ export interface components {
              */
             strategy?: components["schemas"]["Strategy"];
             /**
+             * @description Blend the network with drift, drift x exp(w_k x (log network - log drift)), one weight per step fit on the validation split. auto: serve the blend when it beats the network on validation windows it was not fit on; always; never
+             * @default auto
+             */
+            blend?: components["schemas"]["BlendMode"];
+            /**
              * Start
              * @description First day of training data (inclusive)
              */
@@ -1823,8 +1892,16 @@ export interface components {
             ticker: string;
             /** Version */
             version: number;
-            /** Model Type */
+            /**
+             * Model Type
+             * @description A network's cell (lstm, gru, ...) or a baseline
+             */
             model_type: string;
+            /**
+             * Baseline
+             * @description Whether the version is a baseline formula (naive or drift)
+             */
+            baseline: boolean;
             /** Target */
             target: string;
             /** Status */
@@ -1909,8 +1986,16 @@ export interface components {
             ticker: string;
             /** Version */
             version: number;
-            /** Model Type */
+            /**
+             * Model Type
+             * @description A network's cell (lstm, gru, ...) or a baseline
+             */
             model_type: string;
+            /**
+             * Baseline
+             * @description Whether the version is a baseline formula (naive or drift)
+             */
+            baseline: boolean;
             /** Target */
             target: string;
             /** Status */
