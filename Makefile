@@ -10,7 +10,7 @@ PORT ?= 8000
 export TICKERCAST_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export TICKERCAST_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-fast install migrate sample serve lint bench bench-serve images image-test clean
+.PHONY: run test test-fast install migrate sample serve lint bench bench-serve bench-conditional ts-types images image-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,9 +70,20 @@ image-test:
 	$(PYTHON) -m deploy.images --builder buildah
 	$(PYTHON) -m deploy.image_test
 
+# The TypeScript client's types (clients/typescript/src/schema.d.ts), generated with the pinned
+# openapi-typescript from the schema the service serves; run it after changing a route (a test
+# fails while the committed types differ from the live schema). Needs Node 20 and npm.
+ts-types: install
+	$(BIN)/tickercast openapi --output clients/typescript/openapi.json
+	cd clients/typescript && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run --silent generate
+
 # Serving speed, each figure against a reference in the same run (needs wrk: apt-get install wrk).
 bench-serve: install
 	$(BIN)/python -m bench.serve
+
+# A revalidated forecast (304) against a cached one (200): requests/s and bytes (needs wrk).
+bench-conditional: install
+	$(BIN)/python -m bench.conditional
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -102,18 +102,25 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
     from app.scheduling.scheduler import Scheduler
+    from app.webhooks.sender import WebhookSender
 
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
     )
     scheduler = Scheduler(settings)
+    # Webhooks go out from here too (prices.refreshed is this process's own event), beside any
+    # API process's loop: the outbox's leases keep each delivery to one sender.
+    webhooks = WebhookSender(settings)
+    if not args.once:
+        webhooks.start()
     while True:
         done = scheduler.tick(dt.datetime.now(dt.UTC))
         if args.once:
+            sent = webhooks.deliver_due()
             print(
                 f"lease {'held' if done.held_lease else 'held elsewhere'}; "
                 f"refreshed {len(done.refreshed)}, failed {len(done.failed)}, "
-                f"retraining {len(done.retrained)}"
+                f"retraining {len(done.retrained)}; webhook deliveries tried {sent}"
             )
             return 0
         time.sleep(settings.scheduler_interval_seconds)
@@ -159,6 +166,21 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the OpenAPI schema the service serves at /openapi.json (clients are generated
+    from it: `make ts-types`)."""
+    import json
+
+    from app.main import create_app
+
+    text = json.dumps(create_app(settings).openapi(), indent=2) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and --help)."""
     parser = argparse.ArgumentParser(prog="tickercast", description=__doc__)
@@ -195,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade", "downgrade", "current"])
     db.add_argument("revision", nargs="?", help="target revision (default head / base)")
     db.set_defaults(func=cmd_db)
+
+    openapi = sub.add_parser("openapi", help="print the OpenAPI schema the service serves")
+    openapi.add_argument("--output", type=Path, help="write it to this file instead")
+    openapi.set_defaults(func=cmd_openapi)
 
     prices = sub.add_parser("prices", help="import daily prices")
     psub = prices.add_subparsers(dest="action", required=True)

@@ -15,12 +15,14 @@ from app.api.cached_forecasts import CachedForecasts
 from app.api.errors import install_error_handlers
 from app.api.ratelimit import RateLimiter
 from app.api.router import api_router
+from app.api.routes import webhooks as webhook_routes
 from app.core.config import Settings, get_settings
 from app.forecasting.cache import ForecastCache
 from app.forecasting.predictors import PredictorCache
 from app.jobs.backends import make_backend
 from app.observability import setup as observability
 from app.prices.calendars import get_calendar
+from app.webhooks.sender import WebhookSender
 
 log = logging.getLogger("tickercast")
 
@@ -29,6 +31,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service; tests pass their own settings."""
     settings = settings or get_settings()
     backend = make_backend(settings)
+    # Webhook deliveries go out beside the job supervisor: one loop per host (a lock file,
+    # as for the dispatcher), in its own threads, never in a request.
+    webhook_sender = WebhookSender(settings, host_lock=settings.data_dir / "webhook-sender.lock")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -38,9 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_in_threadpool(get_calendar, settings.default_calendar)
         if settings.job_supervisor:
             backend.start()
+            webhook_sender.start()
         try:
             yield
         finally:
+            webhook_sender.stop()
             backend.stop()
 
     app = FastAPI(
@@ -57,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database_url = settings.resolved_database_url()
     app.state.backend = backend
+    app.state.webhook_sender = webhook_sender
     app.state.predictors = PredictorCache(settings.onnx_cache_size, settings.onnx_threads)
     app.state.forecasts = ForecastCache(settings.forecast_cache_size)
     app.state.rate_limiter = RateLimiter(settings)
@@ -67,6 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(api_router)
+    # What receivers are sent, under the schema's `webhooks` (typed in generated clients).
+    app.webhooks.include_router(webhook_routes.events)
     observability.install(app, settings)
     web.install(app)
     return app

@@ -10,7 +10,8 @@ in one call.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,10 +30,20 @@ from models.features import (
     decode_outputs,
     encode_inputs,
     encode_step,
+    split_origins,
     valid_origins,
 )
-from models.intervals import REPORTED_LEVELS, Calibration
+from models.intervals import (
+    BACKTEST_LEVELS,
+    REPORTED_LEVELS,
+    Calibration,
+    calibrate,
+    interval_scores,
+)
 from models.metrics import BacktestSummary
+
+if TYPE_CHECKING:  # models.forecasters builds on this module
+    from models.forecasters import Forecaster
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -50,6 +61,9 @@ class Backtest:
     # without a calibration.
     scale: np.ndarray | None
     metrics: BacktestSummary
+    # For a network version, its own forecasts and its blend with drift on the same windows
+    # (`model` is whichever the version serves); named columns, reported beside each other.
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def backtest_origins(
@@ -69,6 +83,19 @@ def backtest_origins(
             raise ValueError(f"n_windows must be at least 1, got {n_windows}")
         origins = origins[-n_windows:]
     return origins
+
+
+def tail_origins(n_bars: int, config: TrainingConfig) -> np.ndarray:
+    """The test-tail origins a version with this config is backtested on, every
+    `backtest_step` trading days, the most recent `backtest_windows` of them when set."""
+    _, _, test = split_origins(n_bars, config)
+    return backtest_origins(
+        n_bars,
+        config,
+        start=int(test[0]),
+        step=config.backtest_step,
+        n_windows=config.backtest_windows,
+    )
 
 
 def actuals(closes: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
@@ -128,37 +155,105 @@ def score_forecasts(
 
 def walk_forward(
     bars: Bars | np.ndarray,
-    config: TrainingConfig,
-    scalers: FeatureScalers,
-    predict: Predict,
+    forecaster: Forecaster,
     *,
     train_end: int,
     origins: np.ndarray,
     calibration: Calibration | None = None,
-    levels: Iterable[int] = REPORTED_LEVELS,
+    drift_calibration: Calibration | None = None,
+    levels: Iterable[int] = BACKTEST_LEVELS,
 ) -> Backtest:
-    """Forecast from every origin with the model and both baselines, and score them alike."""
+    """Forecast from every origin with the forecaster and both baselines, and score them alike.
+
+    With a calibration the summary holds the intervals' coverage at `levels`; with drift's own
+    calibration too, the interval scores of both at the reported levels.
+    """
     series = as_bars(bars)
     values = series.close
     idx = np.asarray(origins, dtype=np.int64)
     if idx.size == 0:
         raise ValueError("a backtest needs at least one origin")
-    h = config.horizon
-    model = forecast_prices(series, idx, config, scalers, predict)
+    h = forecaster.horizon
+    model = forecaster.forecast(series, idx)
     summary = score_forecasts(values, idx, model, train_end=train_end)
+    assert summary.mu is not None  # score_forecasts always scores log drift
     actual = actuals(values, idx, h)
+    drift = drift_forecast(values[idx], h, summary.mu)
     scale = None
     if calibration is not None:
         scale = calibration.scale(values, idx)
-        covered = calibration.coverage(actual, model, scale, levels=tuple(levels))
-        summary = summary.model_copy(update={"coverage": covered})
-    assert summary.mu is not None  # score_forecasts always scores log drift
+        update: dict[str, object] = {
+            "coverage": calibration.coverage(actual, model, scale, levels=tuple(levels))
+        }
+        if drift_calibration is not None:
+            drift_scale = drift_calibration.scale(values, idx)
+            update["interval_scores"] = {
+                str(level): interval_scores(
+                    actual,
+                    calibration.bounds(model, level, scale),
+                    drift_calibration.bounds(drift, level, drift_scale),
+                    level,
+                )
+                for level in REPORTED_LEVELS
+            }
+        summary = summary.model_copy(update=update)
     return Backtest(
         origins=idx,
         actual=actual,
         model=model,
         naive=naive_forecast(values[idx], h),
-        drift=drift_forecast(values[idx], h, summary.mu),
+        drift=drift,
         scale=scale,
         metrics=summary,
+    )
+
+
+@dataclass
+class Assessment:
+    """A forecaster judged as every version is: intervals calibrated on its validation
+    forecasts, its validation figures, and the walk-forward backtest of the test tail."""
+
+    calibration: Calibration
+    validation: BacktestSummary
+    backtest: Backtest
+
+
+def assess(
+    bars: Bars | np.ndarray,
+    config: TrainingConfig,
+    forecaster: Forecaster,
+    *,
+    validation_forecasts: np.ndarray,
+    val_origins: np.ndarray,
+    test_origins: np.ndarray,
+    train_end: int,
+) -> Assessment:
+    """Calibrate on the validation forecasts (drift's own intervals alike), score validation,
+    then backtest the test origins: the one judgement of networks, blends and baselines."""
+    series = as_bars(bars)
+    values = series.close
+
+    def calibrated(forecasts: np.ndarray) -> Calibration:
+        return calibrate(
+            values,
+            val_origins,
+            forecasts,
+            method=config.interval_method,
+            volatility_window=config.volatility_window,
+        )
+
+    calibration = calibrated(validation_forecasts)
+    mu = mean_log_return(values, train_end)
+    drift_calibration = calibrated(drift_forecast(values[val_origins], config.horizon, mu))
+    return Assessment(
+        calibration=calibration,
+        validation=score_forecasts(values, val_origins, validation_forecasts, train_end=train_end),
+        backtest=walk_forward(
+            series,
+            forecaster,
+            train_end=train_end,
+            origins=test_origins,
+            calibration=calibration,
+            drift_calibration=drift_calibration,
+        ),
     )

@@ -13,12 +13,41 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 
 class ModelType(StrEnum):
-    """The recurrent architectures a forecaster can be built from."""
+    """What a version forecasts with: a recurrent network, or one of the two baselines.
+
+    naive repeats the last close; drift grows it at the training split's mean daily log return
+    (last close x exp(mu x k)). A baseline has no weights: its forecast is the formula.
+    """
 
     RNN = "rnn"
     LSTM = "lstm"
     GRU = "gru"
     BILSTM = "bilstm"
+    NAIVE = "naive"
+    DRIFT = "drift"
+
+    @property
+    def is_baseline(self) -> bool:
+        """Whether this is a baseline formula rather than a network."""
+        return self in (ModelType.NAIVE, ModelType.DRIFT)
+
+
+# The architectures that have weights to train.
+NETWORK_TYPES: tuple[ModelType, ...] = tuple(m for m in ModelType if not m.is_baseline)
+
+
+class BlendMode(StrEnum):
+    """Whether a network version serves its blend with drift.
+
+    The blend is drift x exp(w_k x (log network - log drift)), one weight w_k in [0, 1] per
+    step fit on the validation split. auto: serve the blend when, fit on one half of the
+    validation windows and scored on the other (both ways), its MAE averaged over the steps is
+    below the network's; always: serve the blend; never: serve the network as it is.
+    """
+
+    AUTO = "auto"
+    ALWAYS = "always"
+    NEVER = "never"
 
 
 class Target(StrEnum):
@@ -71,7 +100,12 @@ class Strategy(StrEnum):
 MAX_SEED = 2**31 - 1
 # What a stored config written before a field existed meant by its absence: a record without
 # `ensemble` was one network, and its intervals were plain split-conformal.
-_BEFORE_FIELD: dict[str, Any] = {"ensemble": 1, "interval_method": IntervalMethod.PLAIN.value}
+# A record without `blend` served its network as it was.
+_BEFORE_FIELD: dict[str, Any] = {
+    "ensemble": 1,
+    "interval_method": IntervalMethod.PLAIN.value,
+    "blend": BlendMode.NEVER.value,
+}
 Units = Annotated[int, Strict(), Field(ge=1, le=1024)]
 # Lax: JSON gives a feature as its name.
 FeatureName = Annotated["Feature", Strict(False)]
@@ -84,7 +118,10 @@ class TrainingConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     model_type: ModelType = Field(
-        default=ModelType.LSTM, description="Recurrent cell", strict=False
+        default=ModelType.LSTM,
+        description="Recurrent cell, or a baseline (naive, drift): a formula with no weights, "
+        "scored and calibrated on the same windows as a network",
+        strict=False,
     )
     lookback: int = Field(default=60, ge=5, le=500, description="Input window, trading days")
     horizon: int = Field(default=5, ge=1, le=60, description="Steps forecast at once, trading days")
@@ -159,9 +196,21 @@ class TrainingConfig(BaseModel):
         description="direct: every horizon step at once; recursive: one step fed back "
         "horizon times",
     )
+    blend: BlendMode = Field(
+        default=BlendMode.AUTO,
+        strict=False,
+        description="Blend the network with drift, drift x exp(w_k x (log network - log "
+        "drift)), one weight per step fit on the validation split. auto: serve the blend when "
+        "it beats the network on validation windows it was not fit on; always; never",
+    )
 
     @model_validator(mode="after")
     def _inputs_make_sense(self) -> TrainingConfig:
+        if self.model_type.is_baseline and self.features:
+            raise ValueError(
+                f"features: a {self.model_type.value} baseline reads the closes alone; drop "
+                f"{[f.value for f in self.features]}"
+            )
         if len(set(self.features)) != len(self.features):
             raise ValueError(f"features must not repeat, got {[f.value for f in self.features]}")
         if self.target == Target.LOG_RETURN and Feature.LOG_RETURN in self.features:

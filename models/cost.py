@@ -27,7 +27,10 @@ def _recurrent_parameters(model_type: ModelType, units: int, inputs: int) -> int
 
 
 def parameter_count(config: TrainingConfig) -> int:
-    """Trainable weights of one network: the recurrent stack and the dense head."""
+    """Trainable weights of one network: the recurrent stack and the dense head (a baseline
+    has none)."""
+    if config.model_type.is_baseline:
+        return 0
     total = 0
     width = INPUT_FEATURES
     for units in config.layers:
@@ -43,5 +46,8 @@ def training_windows(n_bars: int, config: TrainingConfig) -> int:
 
 
 def epoch_windows(n_bars: int, config: TrainingConfig) -> int:
-    """The most windows a job fits: epochs x training windows x networks of the ensemble."""
+    """The most windows a job fits: epochs x training windows x networks of the ensemble (a
+    baseline fits none)."""
+    if config.model_type.is_baseline:
+        return 0
     return config.epochs * training_windows(n_bars, config) * config.ensemble

@@ -7,6 +7,8 @@ training data's mean daily log return) scored on the same windows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from models.metrics import BacktestSummary, DriftMethod, ErrorScores, OverallScores
@@ -132,3 +134,73 @@ def compare(
         mae_ratio_vs_drift=[ratio(a, b) for a, b in zip(m.mae, d.mae, strict=True)],
         mae_ratio_vs_drift_overall=ratio(m.overall.mae, d.overall.mae),
     )
+
+
+def stored_drift(summary: BacktestSummary, last_close: np.ndarray, horizon: int) -> np.ndarray:
+    """Drift as a stored summary scored it: log drift with its mu, or, for versions scored
+    before log drift, the dollar drift (last close + k x the average daily change)."""
+    last = np.asarray(last_close, dtype=np.float64).reshape(-1)
+    if summary.drift_method == DriftMethod.DOLLAR and summary.drift_per_day is not None:
+        steps = np.arange(1, horizon + 1, dtype=np.float64)
+        return last[:, None] + summary.drift_per_day * steps[None, :]
+    return drift_forecast(last, horizon, summary.mu or 0.0)
+
+
+@dataclass(frozen=True)
+class PartialScores:
+    """Forecasts scored where their actuals are known (NaN where not yet): per step, the
+    points scored, MAE of the model and both baselines and their ratios, overall skills, and
+    the share of actuals inside each level's interval."""
+
+    points: list[int]
+    mae: list[float | None]
+    mae_naive: list[float | None]
+    mae_drift: list[float | None]
+    ratio_vs_naive: list[float | None]
+    ratio_vs_drift: list[float | None]
+    skill_vs_naive: float | None
+    skill_vs_drift: float | None
+    coverage: dict[str, float | None]
+
+
+def score_partial(
+    actual: np.ndarray,
+    model: np.ndarray,
+    naive: np.ndarray,
+    drift: np.ndarray,
+    bounds: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> PartialScores:
+    """Score (n, horizon) forecasts against actuals that are NaN where not yet known."""
+    a = np.asarray(actual, dtype=np.float64)
+    known = np.isfinite(a)
+    points = known.sum(axis=0)
+
+    def step_mae(forecast: np.ndarray) -> list[float | None]:
+        err = np.where(known, np.abs(np.asarray(forecast, dtype=np.float64) - a), 0.0)
+        sums = err.sum(axis=0)
+        return [finite_or_none(e / p) if p else None for e, p in zip(sums, points, strict=True)]
+
+    def total(forecast: np.ndarray) -> float:
+        return float(np.where(known, np.abs(np.asarray(forecast) - a), 0.0).sum())
+
+    mae, mae_naive, mae_drift = step_mae(model), step_mae(naive), step_mae(drift)
+    scored = bool(known.any())
+    coverage: dict[str, float | None] = {}
+    for level, (lower, upper) in bounds.items():
+        inside = (a >= lower) & (a <= upper)
+        coverage[level] = float(inside[known].mean()) if scored else None
+    return PartialScores(
+        points=[int(p) for p in points],
+        mae=mae,
+        mae_naive=mae_naive,
+        mae_drift=mae_drift,
+        ratio_vs_naive=[_ratio_of(m, n) for m, n in zip(mae, mae_naive, strict=True)],
+        ratio_vs_drift=[_ratio_of(m, d) for m, d in zip(mae, mae_drift, strict=True)],
+        skill_vs_naive=skill(total(model), total(naive)) if scored else None,
+        skill_vs_drift=skill(total(model), total(drift)) if scored else None,
+        coverage=coverage,
+    )
+
+
+def _ratio_of(model_mae: float | None, baseline_mae: float | None) -> float | None:
+    return None if model_mae is None or baseline_mae is None else ratio(model_mae, baseline_mae)

@@ -9,10 +9,11 @@ import tf2onnx
 
 from models.architectures import INPUT_NAME
 from models.config import TrainingConfig
+from models.errors import ModelError
 from models.predictor import OnnxPredictor
 
 
-class ParityError(Exception):
+class ParityError(ModelError):
     """The ONNX export's outputs differ from the Keras model's by more than the tolerance."""
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from models.config import Feature, IntervalMethod, Target, TrainingConfig
+from models.errors import InsufficientData, ModelError
 from models.windows import split_bounds
 
 if TYPE_CHECKING:  # pandas only for the type of a price frame
@@ -118,7 +119,7 @@ class FeatureScalers:
         )
 
 
-class MissingBars(ValueError):
+class MissingBars(ModelError):
     """A feature needs a bar column that the series lacks or leaves empty where it is read."""
 
 
@@ -459,3 +460,28 @@ def decode_outputs(
         # Outputs are cumulative log returns from the origin close, so each step is one exp away.
         return last[:, None] * np.exp(raw)
     return raw
+
+
+def check_length(n_bars: int, config: TrainingConfig) -> None:
+    """Raise InsufficientData unless every split of the series holds at least one window."""
+    need = min_training_bars(config)
+    what = (
+        f"lookback={config.lookback}, horizon={config.horizon}, "
+        f"train_frac={config.train_frac}, val_frac={config.val_frac}"
+    )
+    if config.interval_method == IntervalMethod.VOLATILITY:
+        what += f", volatility_window={config.volatility_window}"
+    if n_bars < need:
+        raise InsufficientData(
+            f"training needs at least {need} bars for {what}; got {n_bars}. "
+            f"Load more price history or lower lookback, horizon or volatility_window."
+        )
+    splits = zip(("train", "validation", "test"), split_origins(n_bars, config), strict=True)
+    empty = [name for name, origins in splits if origins.size == 0]
+    if empty:
+        # split_bounds floors each boundary, so a length just above the minimum can still
+        # leave a split a bar short.
+        raise InsufficientData(
+            f"{n_bars} bars leave the {', '.join(empty)} split without a full window for {what}; "
+            f"at least {need} bars are needed, add a few more."
+        )

@@ -21,14 +21,17 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from models.config import IntervalMethod, TrainingConfig
-from models.features import min_history
-from models.metrics import IntervalCoverage
+from models.config import IntervalMethod
+from models.evaluate import ratio
+from models.metrics import IntervalCoverage, IntervalScores
 
 # Interval levels (percent) calibrated for every version; a caller may ask for any of them.
 CALIBRATED_LEVELS: tuple[int, ...] = tuple(range(1, 100))
-# Coverage stored in a version's metrics.
-REPORTED_LEVELS: tuple[int, ...] = (50, 80, 90, 95)
+# Coverage stored with a version's backtest.
+BACKTEST_LEVELS: tuple[int, ...] = (50, 80, 90, 95)
+# The levels an answer reports (coverage, interval scores), live accuracy records with every
+# served forecast, and the quality targets speak of.
+REPORTED_LEVELS: tuple[int, ...] = (80, 95)
 # Daily log-return std below which a window counts as flat: 61 equal closes would otherwise
 # divide by zero. 1e-6 is a ten-thousandth of a percent a day, far below any traded stock.
 MIN_VOLATILITY = 1e-6
@@ -202,11 +205,43 @@ def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> Interv
     )
 
 
-def forecast_history(config: TrainingConfig, calibration: Calibration | None) -> int:
+def winkler(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: int) -> np.ndarray:
+    """Interval score of each (window, step), lower is better (Gneiting and Raftery 2007):
+    the width, plus 2 / alpha times the distance of an actual outside, alpha = 1 - level/100."""
+    alpha = 1.0 - level / 100.0
+    a = np.asarray(actual, dtype=np.float64)
+    below = np.maximum(lower - a, 0.0)
+    above = np.maximum(a - upper, 0.0)
+    return (upper - lower) + (2.0 / alpha) * (below + above)
+
+
+def interval_scores(
+    actual: np.ndarray,
+    model: tuple[np.ndarray, np.ndarray],
+    drift: tuple[np.ndarray, np.ndarray],
+    level: int,
+) -> IntervalScores:
+    """Mean interval score per step of a forecast's (lower, upper) and of drift's own, with
+    their ratio, on the same windows."""
+    ours = winkler(actual, *model, level)
+    theirs = winkler(actual, *drift, level)
+    ours_mean, theirs_mean = ours.mean(axis=0), theirs.mean(axis=0)
+    return IntervalScores(
+        model=ours_mean.tolist(),
+        drift=theirs_mean.tolist(),
+        ratio_vs_drift=[ratio(a, b) for a, b in zip(ours_mean, theirs_mean, strict=True)],
+        model_overall=float(ours.mean()),
+        drift_overall=float(theirs.mean()),
+        ratio_vs_drift_overall=ratio(float(ours.mean()), float(theirs.mean())),
+    )
+
+
+def forecast_history(reads: int, calibration: Calibration | None) -> int:
     """Closes, ending at the origin, that a served forecast with its intervals needs.
 
-    The network reads `min_history(config)`; a volatility-scaled interval also reads the
-    `volatility_window` returns before the origin, which may reach further back.
+    `reads` is what its forecaster reads (a network's input window, one close for a
+    baseline); a volatility-scaled interval also reads the `volatility_window` returns before
+    the origin, which may reach further back.
     """
     scale = 1 if calibration is None else calibration.history_needed()
-    return max(min_history(config), scale)
+    return max(reads, scale)

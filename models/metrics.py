@@ -60,6 +60,20 @@ class IntervalCoverage(_Stored):
     mean_width_overall: float
 
 
+class IntervalScores(_Stored):
+    """Interval (Winkler) scores of one level's intervals per step and overall, lower is better:
+    width plus 2 / alpha times how far an actual falls outside, alpha = 1 - level / 100. Beside
+    them, drift's own intervals (calibrated the same way on the same validation windows) scored
+    on the same windows, and the ratio of the two: below 1, the served bands are sharper."""
+
+    model: list[float]
+    drift: list[float]
+    ratio_vs_drift: list[float | None]
+    model_overall: float
+    drift_overall: float
+    ratio_vs_drift_overall: float | None
+
+
 class BacktestSummary(_Stored):
     """The model and both baselines scored on the same windows (test tail or validation)."""
 
@@ -84,6 +98,8 @@ class BacktestSummary(_Stored):
     mae_ratio_vs_drift: list[float | None] | None = None
     mae_ratio_vs_drift_overall: float | None = None
     coverage: dict[str, IntervalCoverage] | None = None
+    # Per reported level ("80", "95"): the intervals' scores against drift's own intervals.
+    interval_scores: dict[str, IntervalScores] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -95,6 +111,17 @@ class BacktestSummary(_Stored):
             if data.get("drift_per_day") is not None:
                 return {**data, "drift_method": DriftMethod.DOLLAR.value}
         return data
+
+    def mean_step_mae(self, name: Baseline | Literal["model"]) -> float:
+        """The MAE averaged over the horizon steps of the model or a baseline."""
+        scores = self.model if name == "model" else self.baseline(name)
+        return float(sum(scores.mae) / len(scores.mae))
+
+    def better_baseline(self) -> Baseline:
+        """The baseline with the lower MAE averaged over the steps (naive on a tie)."""
+        if self.drift is None:
+            return "naive"
+        return "drift" if self.mean_step_mae("drift") < self.mean_step_mae("naive") else "naive"
 
     def baseline(self, name: Baseline) -> ErrorScores:
         """The scores of the naive or the drift forecast on these windows."""
@@ -117,9 +144,10 @@ class BacktestSummary(_Stored):
             return False
         return not self.losing_steps("naive") and not self.losing_steps("drift")
 
-    def baseline_warning(self) -> str | None:
-        """A sentence naming each baseline the model loses to and at which steps, else None."""
-        parts = []
+    def losses(self) -> list[str]:
+        """One clause per baseline the model loses to somewhere: the baseline, the steps and
+        the MAE ratios there ("naive (the last close) at step 1 (MAE ratio 1.0051)")."""
+        out = []
         for name in ("naive", "drift"):
             if name == "drift" and self.drift is None:
                 continue
@@ -127,13 +155,18 @@ class BacktestSummary(_Stored):
             if steps:
                 what = "naive (the last close)" if name == "naive" else self._drift_words()
                 ratios = self.mae_ratio if name == "naive" else self.mae_ratio_vs_drift
-                figures = _ratio_words(steps, ratios)
-                parts.append(f"{what} at {_steps_words(steps)}{figures}")
+                out.append(f"{what} at {_steps_words(steps)}{_ratio_words(steps, ratios)}")
+        return out
+
+    def baseline_warning(self) -> str | None:
+        """One sentence naming each baseline the model loses to and at which steps, else None
+        (and one more when drift was never scored)."""
         sentences = []
-        if parts:
+        losses = self.losses()
+        if losses:
             sentences.append(
                 f"On its backtest ({self.n_windows} windows) its MAE is worse than "
-                + " and than ".join(parts)
+                + " and than ".join(losses)
                 + "."
             )
         if self.drift is None:
@@ -156,7 +189,9 @@ def _ratio_words(steps: list[int], ratios: list[float | None] | None) -> str:
     if ratios is None:
         return ""
     shown = [f"{ratios[s - 1]:.4f}" for s in steps if ratios[s - 1] is not None]
-    return f" (MAE ratio {', '.join(shown)})" if shown else ""
+    if not shown:
+        return ""
+    return f" (MAE ratio{'s' if len(shown) > 1 else ''} {', '.join(shown)})"
 
 
 class BaselineRatios(_Stored):
@@ -236,6 +271,8 @@ class Promotion(_Stored):
     forced: bool = False  # promote=always overrode the gate
     previous_champion: int | None = None
     significance: DieboldMariano | None = None
+    # A baseline made champion because this network version of the ticker did not earn it.
+    instead_of: int | None = None
 
 
 class SearchTrial(_Stored):
@@ -266,6 +303,48 @@ class SearchRecord(_Stored):
     trials: list[SearchTrial]
 
 
+class ForecasterKind(StrEnum):
+    """What a version serves: its network as it is, the network blended with drift, or a
+    baseline formula."""
+
+    NETWORK = "network"
+    BLEND = "blend"
+    NAIVE = "naive"
+    DRIFT = "drift"
+
+    @property
+    def is_baseline(self) -> bool:
+        """Whether the forecast is a baseline formula."""
+        return self in (ForecasterKind.NAIVE, ForecasterKind.DRIFT)
+
+
+class ForecasterRecord(_Stored):
+    """How a version turns bars into the forecast it serves: the kind and its parameters."""
+
+    kind: ForecasterKind
+    # Mean daily log return of the training split: drift's growth rate (drift and blend).
+    mu: float | None = None
+    # The blend's weight of the network per step, in [0, 1] (blend only).
+    weights: list[float] | None = None
+
+
+class BlendFit(_Stored):
+    """The blend of a network with drift, fit on the validation split only, and whether the
+    version serves it. The validation figures are out of fold: the weights that scored a half
+    of the validation windows were fit on the other half."""
+
+    mode: str  # auto, always or never (models.config.BlendMode)
+    weights: list[float]  # fit on every validation window, what the blend serves
+    served: bool
+    reason: str
+    folds: int
+    validation_mae_network: list[float]  # per step
+    validation_mae_blend: list[float]  # per step, out of fold
+    # Both forecasts on the test tail, reported beside each other (never chosen on).
+    test_network: BaselineRatios | None = None
+    test_blend: BaselineRatios | None = None
+
+
 class VersionMetrics(_Stored):
     """Everything a version records about its quality and its training run."""
 
@@ -279,3 +358,11 @@ class VersionMetrics(_Stored):
     timings: Timings | None = None
     promotion: Promotion | None = None
     search: SearchRecord | None = None  # when a hyperparameter search chose the config
+    # What the version serves (None: a network, as every version before blends and baselines).
+    forecaster: ForecasterRecord | None = None
+    blend: BlendFit | None = None  # network versions fit since blends exist
+
+    @property
+    def serves(self) -> ForecasterKind:
+        """The kind of forecast this version serves."""
+        return ForecasterKind.NETWORK if self.forecaster is None else self.forecaster.kind

@@ -25,6 +25,7 @@ import numpy as np
 import optuna
 
 from models.config import TrainingConfig
+from models.errors import ModelError
 from models.features import Bars, as_bars
 from models.metrics import SearchRecord, SearchTrial
 from models.search_space import SearchSpace, SearchSpec
@@ -43,7 +44,7 @@ PRUNER_STARTUP_TRIALS = 5
 PRUNER_WARMUP_EPOCHS = 2
 
 
-class SearchFailed(ValueError):
+class SearchFailed(ModelError):
     """No trial of the search finished: nothing to choose from."""
 
 

@@ -78,6 +78,16 @@ class SearchSpace(_Frozen):
     batch_size: tuple[int, ...] = Field(default=(16, 32, 64), min_length=1, strict=False)
 
     @model_validator(mode="after")
+    def _networks_only(self) -> SearchSpace:
+        baselines = [m.value for m in self.model_type if m.is_baseline]
+        if baselines:
+            raise ValueError(
+                f"model_type: a search trains networks; {baselines} are baselines with nothing "
+                "to search (train them with model_type naive or drift, no search)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _training_accepts_every_corner(self) -> SearchSpace:
         # The extremes of every range must be configs TrainingConfig accepts: its bounds are
         # the only ones, never repeated here.

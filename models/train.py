@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,26 +18,28 @@ import tf2onnx
 
 from models.architectures import build_ensemble, build_model
 from models.backtest import (
-    Backtest,
-    backtest_origins,
     forecast_prices,
     score_forecasts,
-    walk_forward,
 )
-from models.config import IntervalMethod, TrainingConfig
+from models.config import TrainingConfig
+from models.errors import (  # noqa: F401 (re-exported: callers catch them from here)
+    InsufficientData,
+    TrainingCancelled,
+    TrainingDiverged,
+)
 from models.export import ParityError, parity_max_abs_diff, to_onnx
-from models.features import (
+from models.features import (  # noqa: F401 (check_length re-exported)
     Bars,
     FeatureScalers,
     as_bars,
+    check_length,
     encode_inputs,
     encode_targets,
     fit_scalers,
-    min_training_bars,
     split_origins,
     valid_origins,
 )
-from models.intervals import Calibration, calibrate
+from models.forecasters import NetworkForecaster, judge_network
 from models.metrics import (
     BacktestSummary,
     BaselineRatios,
@@ -46,19 +48,8 @@ from models.metrics import (
     VersionMetrics,
 )
 from models.predictor import OnnxPredictor
+from models.result import TrainResult  # noqa: F401 (re-exported)
 from models.windows import split_bounds
-
-
-class TrainingCancelled(Exception):
-    """should_stop asked training to stop; no model was produced."""
-
-
-class InsufficientData(ValueError):
-    """The series is too short to give train, validation and test windows."""
-
-
-class TrainingDiverged(ValueError):
-    """Training produced non-finite weights, usually because the learning rate is too high."""
 
 
 @dataclass(frozen=True)
@@ -83,25 +74,6 @@ class TrainingHooks:
     # last check, so a cancel lands within about that long plus one batch.
     should_stop: Callable[[], bool] | None = None
     stop_check_seconds: float = 1.0
-
-
-@dataclass
-class TrainResult:
-    """Everything a model version stores: artefacts, scalers, metrics and provenance."""
-
-    keras_bytes: bytes
-    onnx_bytes: bytes
-    scalers: FeatureScalers
-    metrics: VersionMetrics
-    # Conformal half-widths per level and step, fit on the validation windows.
-    calibration: Calibration
-    # Every walk-forward window over the test tail (model, baselines, actuals).
-    backtest: Backtest
-    # The configuration trained: the request's, or the one a search chose.
-    config: TrainingConfig
-    # One entry per epoch of every member: member (1-based), epoch, loss, val_loss.
-    history: list[dict[str, float]] = field(default_factory=list)
-    library_versions: dict[str, str] = field(default_factory=dict)
 
 
 class _ProgressCallback(keras.callbacks.Callback):
@@ -190,31 +162,6 @@ def load_keras(keras_bytes: bytes) -> keras.Model:
         path = Path(tmp) / "model.keras"
         path.write_bytes(keras_bytes)
         return keras.models.load_model(path)
-
-
-def check_length(n_bars: int, config: TrainingConfig) -> None:
-    """Raise InsufficientData unless every split of the series holds at least one window."""
-    need = min_training_bars(config)
-    what = (
-        f"lookback={config.lookback}, horizon={config.horizon}, "
-        f"train_frac={config.train_frac}, val_frac={config.val_frac}"
-    )
-    if config.interval_method == IntervalMethod.VOLATILITY:
-        what += f", volatility_window={config.volatility_window}"
-    if n_bars < need:
-        raise InsufficientData(
-            f"training needs at least {need} bars for {what}; got {n_bars}. "
-            f"Load more price history or lower lookback, horizon or volatility_window."
-        )
-    splits = zip(("train", "validation", "test"), split_origins(n_bars, config), strict=True)
-    empty = [name for name, origins in splits if origins.size == 0]
-    if empty:
-        # split_bounds floors each boundary, so a length just above the minimum can still
-        # leave a split a bar short.
-        raise InsufficientData(
-            f"{n_bars} bars leave the {', '.join(empty)} split without a full window for {what}; "
-            f"at least {need} bars are needed, add a few more."
-        )
 
 
 @dataclass
@@ -427,37 +374,18 @@ def train(
             f"(tolerance {parity_tolerance:.3g})"
         )
 
-    # Score what the API will serve: the ONNX graph's outputs, decoded to prices.
-    predictor = OnnxPredictor(onnx_bytes)
-    # Intervals are calibrated on validation forecasts, then judged on the untouched test tail.
-    val_pred = forecast_prices(series, val_origins, config, scalers, predictor.predict)
-    calibration = calibrate(
-        values,
-        val_origins,
-        val_pred,
-        method=config.interval_method,
-        volatility_window=config.volatility_window,
+    # Score what the API will serve: the ONNX graph's outputs decoded to prices, or their
+    # blend with drift when validation says so.
+    judged = judge_network(
+        series, NetworkForecaster(config, scalers, OnnxPredictor(onnx_bytes).predict)
     )
-    validation = score_forecasts(values, val_origins, val_pred, train_end=train_end)
-    origins = backtest_origins(
-        n_bars,
-        config,
-        start=int(test_origins[0]),
-        step=config.backtest_step,
-        n_windows=config.backtest_windows,
-    )
-    backtest = walk_forward(
-        series,
-        config,
-        scalers,
-        predictor.predict,
-        train_end=train_end,
-        origins=origins,
-        calibration=calibration,
-    )
+    backtest = judged.assessment.backtest
+    validation, calibration = judged.assessment.validation, judged.assessment.calibration
     if len(members) == 1:
-        # A lone network's own figures are the version's.
-        member_metrics = [_member_metrics(members[0], validation, backtest.metrics)]
+        # A lone network's own figures, whether or not its blend is what is served.
+        member_metrics = [
+            _member_metrics(members[0], judged.network_validation, judged.network_test)
+        ]
     else:
         member_metrics = [
             _member_metrics(
@@ -469,7 +397,7 @@ def train(
                     scalers,
                     train_end=train_end,
                     val_origins=val_origins,
-                    test_origins=origins,
+                    test_origins=backtest.origins,
                 ),
             )
             for m in members
@@ -491,6 +419,8 @@ def train(
             parity_seconds=checked - exported,
             backtest_seconds=scored - checked,
         ),
+        forecaster=judged.record,
+        blend=judged.blend,
     )
     return TrainResult(
         keras_bytes=keras_bytes,

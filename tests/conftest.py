@@ -3,6 +3,7 @@ the suite's tiers (the markers in pyproject.toml, README "Tests")."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from app.db import migrate
 from app.db.engine import session_scope
 from app.main import create_app
 from app.prices.csv_format import parse_price_csv
+from models.backtest import score_forecasts
+from models.windows import split_bounds
 
 # The real backing services: every database test runs on SQLite and on PostgreSQL.
 pytest_plugins = ["tests.backing_services", "tests.yahoo"]
@@ -147,7 +150,10 @@ def register_tiny(
     store.upsert_bars(session, ticker="^GSPC", frame=sample_frame)
     prices = Prices(sample_frame, "XNYS", None)
 
-    def register(promote: str = "auto", result: Any = None) -> Any:
+    def register(
+        promote: str = "auto", result: Any = None, *, baseline_champion: bool = False
+    ) -> Any:
+        """Register a version; with baseline_champion, as the service's default does."""
         result = result or tiny_result
         spec = TrainingSpec.from_dict({**TINY_REQUEST, "promote": promote})
         new = build_version("^GSPC", spec, prices, result, job_id=None)
@@ -155,11 +161,30 @@ def register_tiny(
             session,
             new=new,
             result=result,
-            closes=prices.closes,
+            prices=prices,
             mode=PromoteMode(promote),
             alpha=0.10,
+            baseline_champion=baseline_champion,
         )
         session.commit()
         return registered.version, registered.decision
 
     return register
+
+
+@pytest.fixture(scope="session")
+def winning_result(sample_frame: pd.DataFrame, tiny_result: Any) -> Any:
+    """The tiny model's result with forecasts halfway to the actuals: it beats both baselines
+    at every step (the served graph stays the tiny one; only the evidence differs)."""
+    backtest = tiny_result.backtest
+    forecasts = 0.5 * backtest.model + 0.5 * backtest.actual
+    closes = sample_frame["close"].to_numpy()
+    train_end, _ = split_bounds(len(closes), 0.70, 0.15)
+    summary = score_forecasts(closes, backtest.origins, forecasts, train_end=train_end)
+    summary = summary.model_copy(update={"coverage": tiny_result.metrics.test.coverage})
+    assert summary.beats_baselines()
+    return dataclasses.replace(
+        tiny_result,
+        backtest=dataclasses.replace(backtest, model=forecasts, metrics=summary),
+        metrics=tiny_result.metrics.model_copy(update={"test": summary}),
+    )

@@ -7,20 +7,23 @@ understands from the cache, after the same freshness read, in one worker-thread 
 else (a miss, an error, a parameter it does not read exactly as the route would, a key it is
 not sure of, a database that does not answer) goes on to the route, which validates,
 documents and computes as before and fills the cache: this layer never answers what the route
-has not answered for the same request and token.
+has not answered for the same request and token. A revalidation whose `If-None-Match` is the
+request's current tag (app/api/conditional.py) is a 304 after the same read, cached or not.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, State
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api import conditional
 from app.api.auth import identify
 from app.core.config import Settings
 from app.core.types import MAX_VERSION, TICKER_PATTERN
@@ -99,6 +102,27 @@ def may_read(settings: Settings, scope: Scope) -> bool:
     return identify(settings, presented, client[0] if client else "unknown") is not None
 
 
+@dataclass(frozen=True)
+class Reply:
+    """What the layer answers: 200 with the cached bytes, or 304 with none."""
+
+    status: int
+    etag: str
+    body: bytes
+
+    def start(self, settings: Settings) -> Message:
+        headers = [
+            (name.lower().encode(), value.encode())
+            for name, value in conditional.headers(self.etag, settings).items()
+        ]
+        if self.status == 200:
+            headers += [
+                (b"content-length", str(len(self.body)).encode()),
+                (b"content-type", b"application/json"),
+            ]
+        return {"type": "http.response.start", "status": self.status, "headers": headers}
+
+
 class CachedForecasts:
     """ASGI middleware in front of the router; `state` is the app's (cache, database URL)."""
 
@@ -106,7 +130,7 @@ class CachedForecasts:
         self.app = app
         self.state = state
 
-    def _lookup(self, request: ForecastRequest) -> bytes | None:
+    def _lookup(self, request: ForecastRequest, if_none_match: str | None) -> Reply | None:
         cache: ForecastCache = self.state.forecasts
         try:
             token = serving_state.current(
@@ -114,9 +138,15 @@ class CachedForecasts:
             )[request.ticker]
         except Exception:  # the route reads it again and answers the outage its way
             return None
+        etag = conditional.forecast_tag(token, request)
+        if conditional.matches(if_none_match, etag):
+            # The tag was handed out with a 200 for this request and token: still the answer.
+            return Reply(304, etag, b"")
         # A miss is counted by the route, which asks the cache again before computing.
         answer = cache.get(request, token, count_miss=False)
-        return None if answer is None else answer.body
+        if answer is None or answer.body is None:
+            return None
+        return Reply(200, etag, answer.body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -126,19 +156,11 @@ class CachedForecasts:
             and (request := parse(scope)) is not None
             and may_read(self.state.settings, scope)
         ):
-            body = await run_in_threadpool(self._lookup, request)
-            if body is not None:
+            if_none_match = Headers(scope=scope).get("if-none-match")
+            reply = await run_in_threadpool(self._lookup, request, if_none_match)
+            if reply is not None:
                 scope["route"] = _Route()
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-length", str(len(body)).encode()),
-                            (b"content-type", b"application/json"),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await send(reply.start(self.state.settings))
+                await send({"type": "http.response.body", "body": reply.body})
                 return
         await self.app(scope, receive, send)

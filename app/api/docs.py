@@ -24,6 +24,12 @@ READ = (401, 403, 422, 503)
 WRITE = (401, 403, 413, 422, 503)
 
 
+# GETs with an ETag (app/api/conditional.py) answer a matching If-None-Match with this.
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Not modified: the `If-None-Match` tag is still the answer's; no body."}
+}
+
+
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: each status with its meaning and the ErrorOut body."""
     return {status: {"model": ErrorOut, "description": _MEANING[status]} for status in statuses}

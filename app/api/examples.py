@@ -143,3 +143,36 @@ def ok(example: Any, status: int = 200, description: str | None = None) -> dict[
     if description:
         entry["description"] = description
     return {status: entry}
+
+
+WEBHOOK = {
+    "id": "3f0b6c52-8a1e-4d7c-9b2a-5e6f7a8b9c0d",
+    "url": "https://dash.example/hooks/tickercast",
+    "events": ["champion.changed", "job.failed"],
+    "description": "nightly dashboard",
+    "created_at": "2026-12-07T09:00:00Z",
+}
+DELIVERY = {
+    "id": "msg_2b7e1c0f9d8a4e6b8c3a1f5e7d9b0c2a",
+    "event": "champion.changed",
+    "status": "succeeded",
+    "created_at": "2026-12-07T21:05:00Z",
+    "next_attempt_at": None,
+    "finished_at": "2026-12-07T21:05:06Z",
+    "last_status_code": 200,
+    "last_error": None,
+    "attempts": [
+        {
+            "attempted_at": "2026-12-07T21:05:00Z",
+            "status_code": 500,
+            "error": "answered 500",
+            "duration_ms": 41.2,
+        },
+        {
+            "attempted_at": "2026-12-07T21:05:05Z",
+            "status_code": 200,
+            "error": None,
+            "duration_ms": 38.7,
+        },
+    ],
+}

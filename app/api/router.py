@@ -12,10 +12,22 @@ from app.api.routes import (
     prices,
     tickers,
     train,
+    webhooks,
 )
 
 api_router = APIRouter()
 # Matched in this order, one route after another: the most requested first (their paths
 # overlap no other router's, so the order changes nothing else).
-for module in (health, forecast, train, jobs, job_events, models, prices, tickers, metrics):
+for module in (
+    health,
+    forecast,
+    train,
+    jobs,
+    job_events,
+    models,
+    prices,
+    tickers,
+    metrics,
+    webhooks,
+):
     api_router.include_router(module.router)

@@ -28,6 +28,7 @@ from app.client.http import ServiceClient, ServiceError
 from app.core.config import ClientSettings, Settings, load
 from app.jobs.status import JobStatus
 from app.schemas.jobs import TrainRequest
+from app.webhooks.events import DeliveryStatus, EventType
 
 JOB_STATUSES = tuple(status.value for status in JobStatus)
 TICKER_HELP = "ticker symbol, e.g. ^GSPC"
@@ -305,6 +306,77 @@ def cmd_jobs(args: argparse.Namespace, _settings: Settings) -> int:
     return 0
 
 
+# ---------- webhooks ----------
+
+
+def _codes(delivery: dict[str, Any]) -> str:
+    return " ".join(str(a["status_code"] or "–") for a in delivery["attempts"]) or "–"
+
+
+def cmd_webhooks(args: argparse.Namespace, _settings: Settings) -> int:
+    """List, add or delete webhooks, or list one's deliveries (admin key)."""
+    console = _console()
+    with _client(args) as client:
+        if args.action == "add":
+            hook = client.add_webhook(args.target, args.event, args.description)
+            if args.json:
+                _print_json(hook)
+            else:
+                console.print(f"webhook {hook['id']} for {', '.join(hook['events'])}")
+                console.print(
+                    f"signing secret (shown only now; verify deliveries with it): {hook['secret']}"
+                )
+            return 0
+        if args.action == "delete":
+            client.delete_webhook(args.id)
+            if not args.json:
+                console.print(f"webhook {args.id} deleted")
+            return 0
+        if args.action == "deliveries":
+            rows = client.deliveries(args.id, status=args.status, limit=args.limit)
+            if args.json:
+                _print_json(rows)
+                return 0
+            table = Table(title=f"deliveries of webhook {args.id}, newest first")
+            for name in ("id", "event", "created", "status", "status codes", "next try", "error"):
+                table.add_column(name)
+            for d in rows:
+                colour = {"succeeded": "green", "failed": "red"}.get(d["status"], "cyan")
+                table.add_row(
+                    d["id"],
+                    d["event"],
+                    d["created_at"][:19].replace("T", " "),
+                    f"[{colour}]{d['status']}[/]",
+                    _codes(d),
+                    (d["next_attempt_at"] or "")[:19].replace("T", " "),
+                    d["last_error"] or "",
+                )
+            console.print(table)
+            return 0
+        hooks = client.webhooks()
+        latest = {h["id"]: client.deliveries(h["id"], limit=1) for h in hooks}
+    if args.json:
+        _print_json(hooks)
+        return 0
+    table = Table(title="webhooks", title_justify="left")
+    for name in ("id", "url", "events", "created", "last delivery"):
+        table.add_column(name)
+    for hook in hooks:
+        last = latest[hook["id"]]
+        summary = (
+            f"{last[0]['event']} {last[0]['status']} ({_codes(last[0])})" if last else "none yet"
+        )
+        table.add_row(
+            hook["id"],
+            hook["url"],
+            ", ".join(hook["events"]),
+            hook["created_at"][:19].replace("T", " "),
+            summary,
+        )
+    console.print(table)
+    return 0
+
+
 # ---------- the parser ----------
 
 
@@ -356,3 +428,25 @@ def register(
     jobs.add_argument("--ticker", type=ticker)
     jobs.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     jobs.set_defaults(func=cmd_jobs)
+
+    webhooks = sub.add_parser(
+        "webhooks",
+        parents=[common],
+        help="list webhooks and their last delivery; add, delete, or list deliveries (admin key)",
+    )
+    webhooks.set_defaults(func=cmd_webhooks, action="list")
+    actions = webhooks.add_subparsers(dest="action")
+    add = actions.add_parser("add", parents=[common], help="register a receiver")
+    add.add_argument("target", metavar="URL", help="https URL of the receiver")
+    add.add_argument(
+        "--event", action="append", required=True, choices=[e.value for e in EventType]
+    )
+    add.add_argument("--description")
+    delete = actions.add_parser("delete", parents=[common], help="remove a receiver")
+    delete.add_argument("id")
+    deliveries = actions.add_parser(
+        "deliveries", parents=[common], help="a receiver's deliveries, with every status code"
+    )
+    deliveries.add_argument("id")
+    deliveries.add_argument("--status", choices=[s.value for s in DeliveryStatus])
+    deliveries.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")

@@ -141,6 +141,27 @@ class ServiceClient:
         params += [("level", level) for level in levels or []]
         return self.call("GET", f"/forecast/{segment(ticker)}", params=params)  # type: ignore[no-any-return]
 
+    def webhooks(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        return self.call("GET", "/webhooks", params={"limit": limit})  # type: ignore[no-any-return]
+
+    def add_webhook(
+        self, url: str, events: list[str], description: str | None = None
+    ) -> dict[str, Any]:
+        body = {"url": url, "events": events, "description": description}
+        return self.call("POST", "/webhooks", json=body)  # type: ignore[no-any-return]
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self.call("DELETE", f"/webhooks/{segment(webhook_id)}")
+
+    def deliveries(
+        self, webhook_id: str, *, status: str | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        path = f"/webhooks/{segment(webhook_id)}/deliveries"
+        return self.call("GET", path, params=params)  # type: ignore[no-any-return]
+
     def events(self, job_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
         """The job's server-sent events, (name, data), until its `end` event.
 

@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     # The champion gate's significance level: a new version replaces a sitting champion only
     # when a one-sided Diebold-Mariano test of their losses on the same windows has p below it.
     promotion_significance: float = Field(default=0.10, gt=0.0, lt=1.0)
+    # A ticker whose network does not earn champion, and that has none, gets the better
+    # baseline (naive or drift, by MAE averaged over the steps) registered as its champion,
+    # so that what it serves is never worse than a formula; false: serve the latest version.
+    baseline_champion: bool = True
     # Trading days of daily log returns whose volatility scales the prediction intervals, for
     # requests that do not name their own `volatility_window` (TrainingConfig's default and
     # bounds).
@@ -186,6 +190,28 @@ class Settings(BaseSettings):
     # GET /jobs/{id}/events: how often the job row is read, and the keep-alive comment.
     events_poll_seconds: float = Field(default=0.5, gt=0, le=10)  # seconds
     events_keepalive_seconds: float = Field(default=15.0, gt=0, le=300)  # seconds
+
+    # Conditional GETs (app/api/conditional.py): how long a client or cache may reuse a
+    # forecast, a registry listing or a backtest without asking again (seconds). 0 sends
+    # `no-cache`: keep it, but revalidate every use with If-None-Match (a 304 costs one
+    # primary-key read), so a new bar or a new champion is seen at once.
+    http_max_age_seconds: int = Field(default=0, ge=0, le=86400)
+
+    # Webhooks (app/webhooks/): receivers must be https and on public addresses unless these
+    # allow plain http or private, loopback and link-local addresses (a receiver on the same
+    # host or network). Each delivery attempt waits at most webhook_timeout_seconds; a failed
+    # one is retried after webhook_backoff_seconds, doubling up to webhook_backoff_max_seconds,
+    # until webhook_retry_seconds after the event, then given up (all seconds).
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_backoff_seconds: float = Field(default=5.0, gt=0, le=3600)
+    webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    webhook_retry_seconds: float = Field(default=86400.0, ge=0, le=7 * 86400)
+    # How often the delivery loop looks for due deliveries (seconds), and how many it sends
+    # at once (a slow receiver holds one of these, never a request or a training job).
+    webhook_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=4, ge=1, le=64)
 
     # Keys that may call the API: `SECRET[:scope],...` with scope read, write or admin
     # (default admin). Several keys let one rotate without downtime. With none, the service

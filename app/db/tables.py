@@ -174,9 +174,10 @@ class ModelVersion(Base):
     data_rows: Mapped[int] = mapped_column(Integer)
     data_sha256: Mapped[str] = mapped_column(String(64))
     library_versions: Mapped[dict[str, Any]]
-    # Deferred: listings and forecasts never need the weights in memory.
-    keras_model: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
-    onnx_model: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    # Deferred: listings and forecasts never need the weights in memory. None for a baseline
+    # (naive, drift), whose forecast is a formula.
+    keras_model: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    onnx_model: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     job_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Conformal interval half-widths per level and step (None for versions before backtests).
@@ -277,3 +278,68 @@ class SchedulerLease(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     holder: Mapped[str] = mapped_column(String(255))
     expires_at: Mapped[dt.datetime]
+
+
+class WebhookEndpoint(Base):
+    """A receiver registered with POST /webhooks: its URL, the events it wants, its secret."""
+
+    __tablename__ = "webhook_endpoint"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    # Event type names (app/webhooks/events.py:EventType), in the order asked.
+    events: Mapped[list[str]] = mapped_column(JSON)
+    description: Mapped[str | None] = mapped_column(String(500))
+    # The Standard Webhooks signing secret (`whsec_` + base64), shown once at registration:
+    # kept as it is because every delivery is signed with it.
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """The outbox: one message for one endpoint, written in the transaction of its event and
+    sent afterwards by the delivery loop (app/webhooks/sender.py), retried until it succeeds
+    or its time is up."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        Index("ix_webhook_delivery_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_webhook_delivery_endpoint_id_created_at", "endpoint_id", "created_at"),
+    )
+
+    # The `webhook-id` header: the same on every attempt, so receivers can drop repeats.
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoint.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(40))
+    # The exact JSON body every attempt sends (and signs).
+    payload: Mapped[str] = mapped_column(Text)
+    # pending, succeeded or failed (app/webhooks/events.py:DeliveryStatus).
+    status: Mapped[str] = mapped_column(String(16))
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime]
+    # A sender that took the delivery holds it until then; after that another may take it.
+    leased_until: Mapped[dt.datetime | None]
+    lease_holder: Mapped[str | None] = mapped_column(String(255))
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+    # Every try, oldest first, loaded with a page of deliveries in one more query.
+    attempts: Mapped[list[WebhookAttempt]] = relationship(
+        lazy="selectin", viewonly=True, order_by="WebhookAttempt.id"
+    )
+
+
+class WebhookAttempt(Base):
+    """One try of a delivery: when, what the receiver answered, or why it could not."""
+
+    __tablename__ = "webhook_attempt"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_delivery.id", ondelete="CASCADE"), index=True
+    )
+    attempted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float] = mapped_column(Float)

@@ -5,7 +5,6 @@ and the intervals' coverage, as the backtest scores the held-out tail."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -16,11 +15,9 @@ from sqlalchemy.orm import Session
 from app.db.engine import upsert_into
 from app.db.tables import ForecastRecord, ModelVersion, PriceBar, utcnow
 from app.registry import versions
-from models.metrics import DriftMethod, VersionMetrics
-from models.numbers import finite_or_none
-
-# The levels every served forecast is remembered with, whatever the request asked.
-RECORDED_LEVELS: tuple[int, ...] = (80, 95)
+from models.evaluate import naive_forecast, score_partial, stored_drift
+from models.intervals import REPORTED_LEVELS
+from models.metrics import VersionMetrics
 
 
 def record(
@@ -67,18 +64,12 @@ class LiveAccuracy:
     coverage: dict[str, float | None] = field(default_factory=dict)
 
 
-def _drift(metrics: VersionMetrics, last: float, step: int) -> float:
-    test = metrics.test
-    if test.drift_method == DriftMethod.DOLLAR and test.drift_per_day is not None:
-        return last + test.drift_per_day * step
-    return last * math.exp((test.mu or 0.0) * step)
-
-
 def live_accuracy(
     session: Session, *, ticker: str, version: int | None, days: int | None
 ) -> LiveAccuracy:
     """Score the version's remembered forecasts (default: the champion's, else the latest's)
-    over the last `days` calendar days of origins, against the stored closes."""
+    over the last `days` calendar days of origins, against the stored closes, with the
+    baselines as the version's backtest scored them (models.evaluate, the one scorer)."""
     row = (
         versions.get_version(session, ticker=ticker, version=version)
         if version is not None
@@ -90,9 +81,9 @@ def live_accuracy(
     if since is not None:
         query = query.where(ForecastRecord.origin >= since)
     records = list(session.scalars(query.order_by(ForecastRecord.origin)))
-    horizon = max((len(r.values) for r in records), default=0)
     if not records:
         return LiveAccuracy(ticker=ticker, version=row.version, since=since, recorded=0, scored=0)
+    horizon = max(len(r.values) for r in records)
     first = min(dt.date.fromisoformat(r.dates[0]) for r in records)
     closes = dict(
         session.execute(
@@ -101,54 +92,44 @@ def live_accuracy(
             )
         ).all()
     )
-    metrics = VersionMetrics.model_validate(row.metrics)
-    err: dict[str, list[list[float]]] = {
-        name: [[] for _ in range(horizon)] for name in ("model", "naive", "drift")
+
+    def table(rows: Sequence[Sequence[float | None]]) -> np.ndarray:
+        """Ragged rows as (records, horizon) with NaN where a step has no value."""
+        out = np.full((len(rows), horizon), np.nan)
+        for i, values in enumerate(rows):
+            out[i, : len(values)] = [np.nan if v is None else v for v in values]
+        return out
+
+    actual = table([[closes.get(dt.date.fromisoformat(d)) for d in r.dates] for r in records])
+    last = np.array([r.last_close for r in records])
+    test = VersionMetrics.model_validate(row.metrics).test
+    bounds = {
+        str(level): (
+            table([r.intervals.get(str(level), {}).get("lower", []) for r in records]),
+            table([r.intervals.get(str(level), {}).get("upper", []) for r in records]),
+        )
+        for level in REPORTED_LEVELS
     }
-    inside: dict[str, list[bool]] = {str(level): [] for level in RECORDED_LEVELS}
-    scored = 0
-    for r in records:
-        seen = False
-        for k, day in enumerate(r.dates):
-            actual = closes.get(dt.date.fromisoformat(day))
-            if actual is None:
-                continue
-            seen = True
-            err["model"][k].append(abs(r.values[k] - actual))
-            err["naive"][k].append(abs(r.last_close - actual))
-            err["drift"][k].append(abs(_drift(metrics, r.last_close, k + 1) - actual))
-            for level, bounds in r.intervals.items():
-                if level in inside:
-                    inside[level].append(bounds["lower"][k] <= actual <= bounds["upper"][k])
-        scored += seen
-
-    def mean(values: list[float]) -> float | None:
-        return float(np.mean(values)) if values else None
-
-    def ratio(a: float | None, b: float | None) -> float | None:
-        return finite_or_none(a / b) if a is not None and b else None
-
-    mae = [mean(v) for v in err["model"]]
-    naive = [mean(v) for v in err["naive"]]
-    drift = [mean(v) for v in err["drift"]]
-    total = {name: sum(sum(v) for v in steps) for name, steps in err.items()}
+    scores = score_partial(
+        actual,
+        table([r.values for r in records]),
+        naive_forecast(last, horizon),
+        stored_drift(test, last, horizon),
+        bounds,
+    )
     return LiveAccuracy(
         ticker=ticker,
         version=row.version,
         since=since,
         recorded=len(records),
-        scored=scored,
-        points_scored=[len(v) for v in err["model"]],
-        mae=mae,
-        mae_naive=naive,
-        mae_drift=drift,
-        ratio_vs_naive=[ratio(m, n) for m, n in zip(mae, naive, strict=True)],
-        ratio_vs_drift=[ratio(m, d) for m, d in zip(mae, drift, strict=True)],
-        skill_vs_naive=None if not scored else _skill(total["model"], total["naive"]),
-        skill_vs_drift=None if not scored else _skill(total["model"], total["drift"]),
-        coverage={level: mean([float(x) for x in hits]) for level, hits in inside.items()},
+        scored=int(np.isfinite(actual).any(axis=1).sum()),
+        points_scored=scores.points,
+        mae=scores.mae,
+        mae_naive=scores.mae_naive,
+        mae_drift=scores.mae_drift,
+        ratio_vs_naive=scores.ratio_vs_naive,
+        ratio_vs_drift=scores.ratio_vs_drift,
+        skill_vs_naive=scores.skill_vs_naive,
+        skill_vs_drift=scores.skill_vs_drift,
+        coverage=scores.coverage,
     )
-
-
-def _skill(model: float, baseline: float) -> float | None:
-    return finite_or_none(1.0 - model / baseline) if baseline > 0 else None

@@ -17,14 +17,11 @@ from app.prices import store
 from app.prices.calendars import next_sessions
 from app.registry import versions
 from app.training.gate import PromoteMode
-from models.backtest import forecast_prices
 from models.config import TrainingConfig
+from models.evidence import Evidence
 from models.features import Bars, FeatureScalers, MissingBars
-from models.intervals import Calibration, forecast_history
-from models.metrics import VersionMetrics
-
-# An 80% interval whose backtest coverage falls outside this band is called out.
-COVERAGE_80_BAND = (0.70, 0.90)
+from models.forecasters import Forecaster, NetworkForecaster, from_stored
+from models.intervals import REPORTED_LEVELS, Calibration, forecast_history
 
 
 @dataclass(frozen=True)
@@ -86,44 +83,36 @@ def select_version(
             )
         return Selection(named, alias, champ is not None and champ.id == named.id)
     if champ is not None:
-        return Selection(champ, versions.CHAMPION, True)
+        return Selection(champ, versions.CHAMPION, True, note=_baseline_champion(session, champ))
     row = versions.latest_ready(session, ticker=ticker)
     return Selection(row, None, False, note=_no_champion(ticker, row))
 
 
+def _baseline_champion(session: Session, champ: ModelVersion) -> str | None:
+    """What a baseline champion is and which network it stands in for, else None."""
+    evidence = Evidence.read(champ.metrics, version=champ.version)
+    if not evidence.is_baseline:
+        return None
+    said = f"Version {champ.version} is {evidence.describe()}, champion because no network "
+    network = versions.latest_network(session, ticker=champ.ticker)
+    if network is None:
+        return said + "version has earned it."
+    return (
+        said + f"version has earned it; the latest network version, {network.version}, is "
+        f"served with ?version={network.version}."
+    )
+
+
 def _no_champion(ticker: str, row: ModelVersion) -> str:
-    """Why the latest version is served, in words that follow the facts."""
-    promotion = VersionMetrics.model_validate(row.metrics).promotion
+    """Why the latest version is served, in words that follow the facts (the figures it lost
+    on are the version's own facts, said once by its evidence)."""
+    promotion = Evidence.read(row.metrics).promotion
     said = f"{ticker} has no champion, so its latest version, {row.version}, is served."
     if promotion is not None and promotion.earned and promotion.mode == PromoteMode.NEVER:
         return f"{said} Its backtest earned promotion, but it was trained with promote=never."
     if promotion is not None and promotion.earned:
         return f"{said} Its backtest earned promotion; the alias was removed since."
-    why = promotion.reason.rstrip(".") if promotion else "no record"
-    return f"{said} It did not earn champion: {why}."
-
-
-def trust_warnings(row: ModelVersion) -> list[str]:
-    """What a reader of this version's forecast should know: every baseline it loses to, at
-    which steps, and intervals whose backtest coverage is far from their level."""
-    metrics = VersionMetrics.model_validate(row.metrics)
-    test = metrics.test
-    out = []
-    if not test.beats_baselines():
-        out.append(
-            f"Version {row.version} does not beat both baselines at every step. "
-            + (test.baseline_warning() or "")
-        )
-    coverage = (test.coverage or {}).get("80")
-    low, high = COVERAGE_80_BAND
-    if coverage is not None and not low <= coverage.overall <= high:
-        out.append(
-            f"Its 80% intervals held {coverage.overall:.0%} of the backtest's actual closes, "
-            f"outside {low:.0%}-{high:.0%}: trust them less."
-        )
-    if metrics.promotion is not None and metrics.promotion.forced:
-        out.append("It was made champion by promote=always, over the gate.")
-    return out
+    return f"{said} It did not earn champion."
 
 
 def _intervals(
@@ -148,13 +137,13 @@ def remember(
     closes: np.ndarray,
 ) -> None:
     """Keep the full-horizon forecast with its recorded intervals for live scoring."""
-    per_point = _intervals(row, live.RECORDED_LEVELS, prices, closes)
+    per_point = _intervals(row, REPORTED_LEVELS, prices, closes)
     bounds = {
         str(level): {
             "lower": [p[i].lower for p in per_point],
             "upper": [p[i].upper for p in per_point],
         }
-        for i, level in enumerate(live.RECORDED_LEVELS)
+        for i, level in enumerate(REPORTED_LEVELS)
     }
     live.record(
         session,
@@ -165,6 +154,18 @@ def remember(
         last_close=float(closes[-1]),
         intervals=bounds,
     )
+
+
+def forecaster_of(row: ModelVersion, session: Session, cache: PredictorCache) -> Forecaster:
+    """What a stored version serves: a baseline formula, its network through ONNX Runtime
+    (the session loaded once per process), or its blend with drift."""
+    config = TrainingConfig.from_stored(row.config)
+
+    def network() -> NetworkForecaster:
+        predictor = cache.get(row.id, lambda: versions.onnx_bytes(session, version_id=row.id))
+        return NetworkForecaster(config, FeatureScalers.from_dict(row.scalers), predictor.predict)
+
+    return from_stored(config, row.metrics, network)
 
 
 def forecast(
@@ -188,21 +189,19 @@ def forecast(
             f"{row.version} of {ticker} was trained for (got {steps})."
         )
     calibration = Calibration.model_validate(row.calibration)
-    needed = forecast_history(config, calibration)
+    forecaster = forecaster_of(row, session, cache)
+    needed = forecast_history(forecaster.history(), calibration)
     bars = store.load_bars(session, ticker=ticker, last=needed)
     if len(bars) < needed:
         raise InvalidInput(
             f"{ticker} has {len(bars)} stored bars; version {row.version} needs the last "
-            f"{needed} (its {config.lookback}-day input window and its intervals' volatility "
-            "window)."
+            f"{needed} (its input window and its intervals' volatility window)."
         )
     series = Bars.from_frame(bars)
     closes = series.close
-    predictor = cache.get(row.id, lambda: versions.onnx_bytes(session, version_id=row.id))
     origin = np.array([len(closes) - 1])
-    scalers = FeatureScalers.from_dict(row.scalers)
     try:
-        full = forecast_prices(series, origin, config, scalers, predictor.predict)[0]
+        full = forecaster.forecast(series, origin)[0]
     except MissingBars as exc:
         raise InvalidInput(
             f"{ticker}: version {row.version} cannot forecast from the stored bars: {exc}."
@@ -212,6 +211,7 @@ def forecast(
     remember(session, row, as_of, full_dates, full, closes)
     prices, dates = full[:steps], full_dates[:steps]
     intervals = _intervals(row, sorted(set(levels)), prices, closes)
+    evidence = Evidence.read(row.metrics, version=row.version)
     return Forecast(
         ticker=ticker,
         selection=selection,
@@ -221,5 +221,5 @@ def forecast(
             ForecastPoint(date=d, value=float(v), intervals=iv)
             for d, v, iv in zip(dates, prices, intervals, strict=True)
         ],
-        warnings=[w for w in (selection.note, *trust_warnings(row)) if w],
+        warnings=[w for w in (selection.note, *evidence.facts()) if w],
     )

@@ -21,6 +21,7 @@ from app.forecasting.predictors import PredictorCache
 from app.schemas.accuracy import Accuracy
 from app.schemas.errors import error_out
 from app.schemas.forecast import ForecastOut, PointOut
+from models.config import ModelType
 
 
 def forecast_out(fc: service.Forecast) -> ForecastOut:
@@ -30,6 +31,7 @@ def forecast_out(fc: service.Forecast) -> ForecastOut:
         ticker=fc.ticker,
         model_version=row.version,
         model_type=row.model_type,
+        baseline=ModelType(row.model_type).is_baseline,
         target=row.target,
         trained_at=row.created_at,
         alias=fc.selection.alias,
@@ -74,8 +76,9 @@ def forecast_json(
     request: ForecastRequest,
     cache: ForecastCache,
     predictors: PredictorCache,
-) -> bytes:
-    """GET /forecast/{ticker}: the answer's JSON bytes, or the domain error it raises."""
+) -> tuple[int, bytes]:
+    """GET /forecast/{ticker}: the serving token it was computed under and the answer's JSON
+    bytes, or the domain error it raises."""
     # Read before computing: an answer is never older than the token it is kept under.
     token = serving_state.current(get_engine(database_url), tickers=[request.ticker])[
         request.ticker
@@ -88,7 +91,7 @@ def forecast_json(
     if answer.refusal is not None:
         raise answer.refusal.error()
     assert answer.body is not None
-    return answer.body
+    return token, answer.body
 
 
 def _error_json(refusal: Refusal) -> bytes:

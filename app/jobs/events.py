@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.core.errors import JobNotFound
 from app.db.engine import session_scope
 from app.jobs import service as jobs
+from models.evidence import Evidence
 from models.metrics import VersionMetrics
 
 log = logging.getLogger("tickercast.events")
@@ -83,18 +84,10 @@ def _status(s: JobSnapshot) -> dict[str, Any]:
 
 
 def _version(s: JobSnapshot) -> dict[str, Any]:
-    promotion = s.metrics.promotion if s.metrics is not None else None
-    test = s.metrics.test if s.metrics is not None else None
-    coverage = (test.coverage or {}).get("80") if test is not None else None
-    return {
-        "ticker": s.ticker,
-        "version": s.model_version,
-        "promoted": promotion.promoted if promotion else None,
-        "decision": promotion.reason if promotion else None,
-        "skill_vs_naive": test.skill_vs_naive_overall if test else None,
-        "skill_vs_drift": test.skill_vs_drift_overall if test else None,
-        "coverage_80": coverage.overall if coverage else None,
-    }
+    fields: dict[str, Any] = {"ticker": s.ticker, "version": s.model_version}
+    if s.metrics is not None:
+        fields.update(Evidence.read(s.metrics, version=s.model_version).summary())
+    return fields
 
 
 def changes(previous: JobSnapshot | None, current: JobSnapshot) -> list[tuple[str, dict[str, Any]]]:

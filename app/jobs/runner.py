@@ -25,8 +25,9 @@ from app.jobs import outcomes
 from app.jobs import service as jobs
 from app.jobs.heartbeat import Heartbeat
 from app.jobs.status import JobStatus
-from app.training.pipeline import Cancelled, train_and_register
+from app.training.pipeline import train_and_register
 from app.training.spec import TrainingSpec
+from models.errors import ModelError, TrainingCancelled
 
 T = TypeVar("T")
 log = logging.getLogger("tickercast.runner")
@@ -162,10 +163,12 @@ def _run(job: RunningJob, ticker: str, spec: TrainingSpec, settings: Settings) -
     """Train and register, and turn whatever stopped it into the job's outcome."""
     try:
         train_and_register(ticker, spec, settings=settings, job=job, job_id=job.job_id)
-    except Cancelled:
+    except TrainingCancelled:
         job.ended(JobStatus.CANCELLED, message="Cancelled.")
     except TickercastError as exc:  # no prices, too few bars, a parity failure: said plainly
         job.ended(JobStatus.FAILED, error=exc.message)
+    except ModelError as exc:  # too few bars, a divergence, a parity failure: said by models
+        job.ended(JobStatus.FAILED, error=str(exc))
     except Exception as exc:  # the job must end failed with the reason, whatever went wrong
         # The details (SQL, paths, TensorFlow's words) go to the job's log, not its error.
         log.exception("job %s failed", job.job_id)

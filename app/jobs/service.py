@@ -21,6 +21,7 @@ from app.db.tables import IdempotencyKey, TrainingJob, utcnow
 from app.jobs.status import ACTIVE, FINISHED, JobStatus
 from app.training.checks import check_request
 from app.training.spec import TrainingSpec
+from app.webhooks import outbox
 
 QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
 # The pid part of a process name while the process is not started yet.
@@ -363,7 +364,11 @@ def finish(
         query = query.where(TrainingJob.worker == worker)
     if stale_before is not None:
         query = query.where(TrainingJob.heartbeat_at < stale_before)
-    return bool(session.execute(query.values(**values)).rowcount)  # type: ignore[attr-defined]
+    if not session.execute(query.values(**values)).rowcount:  # type: ignore[attr-defined]
+        return False
+    # Receivers hear of a success or a failure if and only if this transaction commits.
+    outbox.job_ended(session, job_id=job_id)
+    return True
 
 
 def requeue(

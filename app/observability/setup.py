@@ -9,7 +9,15 @@ from app.core.config import Settings
 from app.observability.middleware import HEADER, RequestMiddleware
 
 # Headers a browser on another origin may send with a read, and read back.
-CORS_REQUEST_HEADERS = ["Accept", "Authorization", "X-API-Key", HEADER, "Last-Event-ID"]
+CORS_REQUEST_HEADERS = [
+    "Accept",
+    "Authorization",
+    "X-API-Key",
+    HEADER,
+    "Last-Event-ID",
+    # Conditional reads (app/api/conditional.py): the tag goes out as ETag, back as this.
+    "If-None-Match",
+]
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -21,7 +29,7 @@ def install(app: FastAPI, settings: Settings) -> None:
             allow_origins=origins,
             allow_methods=["GET", "HEAD"],
             allow_headers=CORS_REQUEST_HEADERS,
-            expose_headers=[HEADER],
+            expose_headers=[HEADER, "ETag"],
             max_age=600,
         )
     # Added last, so it is outermost: it times and logs CORS answers too.

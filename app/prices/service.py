@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 
 import pandas as pd
@@ -24,6 +24,8 @@ from app.prices import store
 from app.prices.checks import Implausible, implausible_bars
 from app.prices.csv_format import parse_price_csv_lines
 from app.prices.sources import PriceSource, configured_source
+from app.schemas.webhooks import PricesRefreshedData
+from app.webhooks import outbox
 
 SAMPLE_TICKER = "^GSPC"
 # Re-fetch a few sessions before the newest stored bar: the source may revise recent bars.
@@ -203,7 +205,7 @@ def refresh(
     store.mark_refreshed(session, ticker=ticker, at=dt.datetime.now(dt.UTC))
     after = store.bar_range(session, ticker=ticker)
     assert after is not None
-    return RefreshSummary(
+    summary = RefreshSummary(
         ticker=ticker,
         source=source.name,
         fetched=fetched,
@@ -211,6 +213,8 @@ def refresh(
         last=after[1],
         stored_rows=after[2],
     )
+    outbox.prices_refreshed(session, data=PricesRefreshedData(**asdict(summary)))
+    return summary
 
 
 def refresh_now(session: Session, *, ticker: str, settings: Settings) -> RefreshSummary:

@@ -6,7 +6,6 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -15,29 +14,14 @@ from app.core.errors import ModelNotFound
 from app.db import serving_state
 from app.db.engine import upsert_into
 from app.db.tables import ModelAlias, ModelVersion, RegistryLock, utcnow
+from app.webhooks import outbox
+from models.config import ModelType
 
 READY = "ready"
 # The alias forecasts serve by default, moved by the champion gate or by hand.
 CHAMPION = "champion"
 # Version numbers are allocated as max+1; concurrent writers retry on the unique constraint.
 MAX_ALLOCATION_ATTEMPTS = 64
-
-
-class BacktestRecord(BaseModel):
-    """A version's walk-forward backtest as stored in `model_version.backtest`, column-wise:
-    one entry per window (its last input day, its trading dates, and per step the actual
-    close, the model's, the naive and the drift forecasts). Written by the training pipeline,
-    read by the backtest route (app/forecasting/backtests.py)."""
-
-    as_of: list[str]
-    dates: list[list[str]]
-    actual: list[list[float]]
-    model: list[list[float]]
-    naive: list[list[float]]
-    drift: list[list[float]]
-    # Each window's interval scale (trailing volatility at its origin); None: plain intervals
-    # (and records older than the field).
-    scale: list[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -56,11 +40,11 @@ class NewVersion:
     data_rows: int
     data_sha256: str
     library_versions: dict[str, Any]
-    keras_model: bytes
-    onnx_model: bytes
+    keras_model: bytes | None  # None for a baseline: no weights
+    onnx_model: bytes | None
     job_id: str | None = None
     calibration: dict[str, Any] | None = None
-    backtest: BacktestRecord | None = None
+    backtest: dict[str, Any] | None = None
     parent_ticker: str | None = None
     parent_version: int | None = None
 
@@ -95,7 +79,7 @@ def register_version(session: Session, *, new: NewVersion) -> ModelVersion:
             onnx_model=new.onnx_model,
             job_id=new.job_id,
             calibration=new.calibration,
-            backtest=None if new.backtest is None else new.backtest.model_dump(mode="json"),
+            backtest=new.backtest,
             parent_ticker=new.parent_ticker,
             parent_version=new.parent_version,
             created_at=utcnow(),
@@ -146,6 +130,21 @@ def latest_ready(session: Session, *, ticker: str) -> ModelVersion:
             f'`POST /train` {{"ticker": "{ticker}"}} and poll `GET /jobs/{{id}}`.'
         )
     return row
+
+
+def latest_network(session: Session, *, ticker: str) -> ModelVersion | None:
+    """The newest ready version of a ticker that is a network (not a baseline), or None."""
+    baselines = [m.value for m in ModelType if m.is_baseline]
+    return session.scalar(
+        select(ModelVersion)
+        .where(
+            ModelVersion.ticker == ticker,
+            ModelVersion.status == READY,
+            ModelVersion.model_type.not_in(baselines),
+        )
+        .order_by(ModelVersion.version.desc())
+        .limit(1)
+    )
 
 
 def list_version_numbers(session: Session, *, ticker: str) -> list[int]:
@@ -214,6 +213,7 @@ def lock_ticker(session: Session, *, ticker: str) -> None:
 def set_alias(session: Session, *, ticker: str, alias: str, version: int) -> None:
     """Point `alias` at a version of the ticker's model (created or moved, in one upsert)."""
     target = get_version(session, ticker=ticker, version=version)
+    before = resolve_alias(session, ticker=ticker, alias=alias) if alias == CHAMPION else None
     now = utcnow()
     stmt = upsert_into(session, ModelAlias).values(
         ticker=ticker, alias=alias, model_version_id=target.id, updated_at=now
@@ -225,6 +225,10 @@ def set_alias(session: Session, *, ticker: str, alias: str, version: int) -> Non
         )
     )
     serving_state.changed(session, ticker=ticker)
+    if alias == CHAMPION:
+        outbox.champion_changed(
+            session, ticker=ticker, version=version, previous=before.version if before else None
+        )
     session.flush()
 
 
@@ -273,19 +277,22 @@ def delete_alias(session: Session, *, ticker: str, alias: str) -> None:
     """Remove an alias under the ticker's registry lock (as the gate and move_alias take it),
     or ModelNotFound when it is not set."""
     lock_ticker(session, ticker=ticker)
+    before = resolve_alias(session, ticker=ticker, alias=alias) if alias == CHAMPION else None
     result = session.execute(
         delete(ModelAlias).where(ModelAlias.ticker == ticker, ModelAlias.alias == alias)
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise ModelNotFound(f"Ticker {ticker!r} has no alias {alias!r}.")
     serving_state.changed(session, ticker=ticker)
+    if before is not None:
+        outbox.champion_changed(session, ticker=ticker, version=None, previous=before.version)
 
 
 def onnx_bytes(session: Session, *, version_id: int) -> bytes:
-    """The ONNX graph of a version (loaded only when a session is built)."""
+    """The ONNX graph of a version (loaded only when a session is built); a baseline has none."""
     blob = session.scalar(select(ModelVersion.onnx_model).where(ModelVersion.id == version_id))
     if blob is None:
-        raise ModelNotFound(f"Model version id {version_id} has no ONNX graph.")
+        raise ModelNotFound(f"Model version id {version_id} has no ONNX graph (a baseline?).")
     return blob
 
 

@@ -44,7 +44,14 @@ class PointOut(BaseModel):
 class ForecastOut(BaseModel):
     ticker: str
     model_version: int
-    model_type: str
+    model_type: str = Field(
+        description="lstm, gru, rnn or bilstm for a network version; naive or drift for a "
+        "baseline version, whose forecast is the formula"
+    )
+    baseline: bool = Field(
+        description="Whether the served version is a baseline formula (naive or drift) rather "
+        "than a network; a baseline serves as champion when no network has earned it"
+    )
     target: str
     trained_at: dt.datetime
     alias: str | None = Field(description="The alias that selected the version, if any")
@@ -109,6 +116,7 @@ class ForecastBatchOut(BaseModel):
                                 "ticker": "^GSPC",
                                 "model_version": 3,
                                 "model_type": "lstm",
+                                "baseline": False,
                                 "target": "log_return",
                                 "trained_at": "2026-12-01T10:00:00Z",
                                 "alias": "champion",
@@ -119,6 +127,8 @@ class ForecastBatchOut(BaseModel):
                                 "horizon": 1,
                                 "calendar": "XNYS",
                                 "accuracy": {
+                                    "serves": "network",
+                                    "blend_weights": None,
                                     "skill_vs_naive": 0.0059,
                                     "skill_vs_drift": 0.0033,
                                     "mae_ratio_vs_naive": [0.9987],

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import AliasPath, BaseModel, ConfigDict, Field, field_validator
 
 from app.schemas.accuracy import Accuracy
+from models.config import ModelType
 
 
 class VersionSummary(BaseModel):
@@ -15,7 +16,11 @@ class VersionSummary(BaseModel):
 
     ticker: str
     version: int
-    model_type: str
+    model_type: str = Field(description="A network's cell (lstm, gru, ...) or a baseline")
+    baseline: bool = Field(
+        validation_alias=AliasPath("model_type"),
+        description="Whether the version is a baseline formula (naive or drift)",
+    )
     target: str
     status: str
     created_at: dt.datetime
@@ -31,6 +36,12 @@ class VersionSummary(BaseModel):
     def _alias_names(cls, value: Any) -> Any:
         # From a row: its ModelAlias objects; from a dict: names already.
         return sorted(a if isinstance(a, str) else a.alias for a in value or [])
+
+    @field_validator("baseline", mode="before")
+    @classmethod
+    def _is_baseline(cls, value: Any) -> Any:
+        # Read from the row's model_type (a dict built by hand may give the flag itself).
+        return ModelType(value).is_baseline if isinstance(value, str) else value
 
     @field_validator("accuracy", mode="before")
     @classmethod
@@ -125,6 +136,7 @@ class BacktestOut(BaseModel):
         "overall) and the mean interval width"
     )
     windows: list[dict[str, Any]] = Field(
-        description="origin (first forecast day), as_of (last bar seen), dates, actual, model, "
-        "naive, drift, intervals [{level, lower, upper}] per window"
+        description="origin (first forecast day), as_of (last bar seen), dates, actual, model "
+        "(what the version serves), network and blend (a network version's own forecast and "
+        "its blend with drift), naive, drift, intervals [{level, lower, upper}] per window"
     )

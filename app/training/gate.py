@@ -6,6 +6,12 @@ Diebold-Mariano test (Newey-West variance for the overlapping windows) finds its
 than the champion's at the configured significance level. It runs inside the registration
 transaction, after the ticker's registry lock is taken, so two versions of one ticker
 registered at once are judged one after the other.
+
+A ticker with no champion whose new version does not earn it gets the better baseline (naive
+or drift, lower MAE averaged over the steps on the same windows) as a version of its own and
+as champion (`TICKERCAST_BASELINE_CHAMPION`), once: from then on a champion sits, and a
+network replaces it only through the gate above. The served forecast is then never worse on
+average than a formula, and says it is one.
 """
 
 from __future__ import annotations
@@ -18,10 +24,10 @@ from sqlalchemy.orm import Session
 
 from app.db.tables import ModelVersion
 from app.registry import versions
-from models.backtest import forecast_prices
 from models.config import TrainingConfig
-from models.features import Bars, FeatureScalers, min_history
-from models.metrics import BacktestSummary, DieboldMariano, Promotion
+from models.features import Bars, FeatureScalers
+from models.forecasters import Forecaster, NetworkForecaster, from_stored
+from models.metrics import BacktestSummary, Baseline, DieboldMariano, Promotion
 from models.predictor import OnnxPredictor
 from models.significance import diebold_mariano, overlap_lag
 
@@ -40,38 +46,39 @@ class Candidate:
 
     closes: np.ndarray  # every close the version was trained and backtested on
     origins: np.ndarray  # backtest origins (indices into closes)
-    forecasts: np.ndarray  # (n origins, horizon) price forecasts
+    forecasts: np.ndarray  # (n origins, horizon) price forecasts of what it serves
     summary: BacktestSummary  # its scores against naive and drift on those windows
     # The whole bars behind the closes, for a champion whose inputs read more than closes.
     bars: Bars | None = None
 
 
-def rerun_on(
-    row: ModelVersion, onnx: bytes, bars: Bars | np.ndarray, origins: np.ndarray
-) -> np.ndarray:
-    """A stored version's price forecasts at these origins, (n, horizon), through models."""
-    config = TrainingConfig.from_stored(row.config)
-    return forecast_prices(
-        bars, origins, config, FeatureScalers.from_dict(row.scalers), OnnxPredictor(onnx).predict
-    )
+def champion_forecaster(session: Session, champion: ModelVersion) -> Forecaster:
+    """What a sitting champion serves (a baseline formula, its network or its blend), to be
+    re-run on the candidate's windows; an ONNX graph is loaded only for a network."""
+    config = TrainingConfig.from_stored(champion.config)
 
+    def network() -> NetworkForecaster:
+        onnx = versions.onnx_bytes(session, version_id=champion.id)
+        scalers = FeatureScalers.from_dict(champion.scalers)
+        return NetworkForecaster(config, scalers, OnnxPredictor(onnx).predict)
 
-def usable_origins(row: ModelVersion, closes: np.ndarray, origins: np.ndarray) -> np.ndarray:
-    """Those origins with enough history for a stored version and a full horizon after them."""
-    config = TrainingConfig.from_stored(row.config)
-    keep = (origins >= min_history(config) - 1) & (origins + config.horizon < len(closes))
-    return origins[keep]
+    return from_stored(config, champion.metrics, network)
 
 
 def against_champion(
     session: Session, champion: ModelVersion, candidate: Candidate
 ) -> DieboldMariano:
-    """The Diebold-Mariano test of the candidate against the champion on the same windows."""
-    steps = min(TrainingConfig.from_stored(champion.config).horizon, candidate.forecasts.shape[1])
-    usable = usable_origins(champion, candidate.closes, candidate.origins)
-    onnx = versions.onnx_bytes(session, version_id=champion.id)
+    """The Diebold-Mariano test of the candidate against the champion on the same windows:
+    those with enough history for the champion and a full horizon after them."""
+    old_forecaster = champion_forecaster(session, champion)
+    steps = min(old_forecaster.horizon, candidate.forecasts.shape[1])
+    origins = candidate.origins
+    keep = (origins >= old_forecaster.history() - 1) & (
+        origins + old_forecaster.horizon < len(candidate.closes)
+    )
+    usable = origins[keep]
     bars = candidate.bars if candidate.bars is not None else candidate.closes
-    old = rerun_on(champion, onnx, bars, usable)[:, :steps]
+    old = old_forecaster.forecast(bars, usable)[:, :steps]
     new = candidate.forecasts[np.searchsorted(candidate.origins, usable), :steps]
     actual = candidate.closes[usable[:, None] + np.arange(1, steps + 1)[None, :]]
     return diebold_mariano(actual, new, old, lag=overlap_lag(usable, steps))
@@ -147,4 +154,33 @@ def decide(
         forced=forced,
         previous_champion=champion.version if champion else None,
         significance=dm,
+    )
+
+
+def needs_stand_in(decision: Promotion, *, mode: PromoteMode, enabled: bool) -> bool:
+    """Whether the better baseline becomes champion in place of a version that did not earn
+    it: the gate decided (auto), no champion sits, and the operator has not turned it off."""
+    return (
+        enabled
+        and mode is PromoteMode.AUTO
+        and not decision.promoted
+        and decision.previous_champion is None
+    )
+
+
+def stand_in_promotion(*, lost: int, summary: BacktestSummary) -> Promotion:
+    """The decision recorded with a baseline made champion in place of version `lost`."""
+    better = summary.better_baseline()
+    other: Baseline = "naive" if better == "drift" else "drift"
+    return Promotion(
+        promoted=True,
+        reason=(
+            f"promoted in place of version {lost}, which did not earn champion with no "
+            f"champion sitting: {better} is the better baseline on its backtest windows (MAE "
+            f"averaged over the steps {summary.mean_step_mae(better):.6g} against {other}'s "
+            f"{summary.mean_step_mae(other):.6g})"
+        ),
+        mode=PromoteMode.AUTO.value,
+        earned=False,
+        instead_of=lost,
     )

@@ -9,30 +9,28 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.errors import TickercastError
 from app.db.engine import session_scope
 from app.db.tables import ModelVersion
 from app.prices.service import refresh_bars
 from app.prices.sources import configured_source
 from app.prices.store import frame_sha256
 from app.registry import versions
-from app.registry.versions import BacktestRecord, NewVersion
+from app.registry.versions import NewVersion
 from app.training import cost, gate
 from app.training.checks import check_parent
 from app.training.spec import TrainingSpec
+from models.config import ModelType, Strategy
 from models.features import Bars
 from models.metrics import Promotion
-
-if TYPE_CHECKING:  # TensorFlow is imported by the training step only, at run time
-    from models.train import TrainResult
+from models.result import FitResult
 
 T = TypeVar("T")
 log = logging.getLogger("tickercast.training")
@@ -84,6 +82,8 @@ class Registered:
 
     version: ModelVersion
     decision: Promotion
+    # The better baseline, registered and made champion in the version's place.
+    stand_in: ModelVersion | None = None
 
 
 def load_prices(ticker: str, spec: TrainingSpec, settings: Settings) -> Prices:
@@ -123,9 +123,15 @@ def parent_weights(spec: TrainingSpec, settings: Settings) -> bytes | None:
 
 def train_model(
     prices: Prices, spec: TrainingSpec, settings: Settings, job: JobHandle
-) -> TrainResult:
-    """Step 2: search when asked, fit (from the parent's weights when given), export to ONNX,
-    check parity and backtest (imports TensorFlow)."""
+) -> FitResult:
+    """Step 2: a baseline's formula fit on the bars (no TensorFlow), or for a network:
+    search when asked, fit (from the parent's weights when given), export to ONNX, check
+    parity, blend with drift and backtest (imports TensorFlow)."""
+    if spec.model_type.is_baseline:
+        from models.baselines import fit_baseline
+
+        job.progress(stage="fitting baseline")
+        return fit_baseline(prices.bars, spec.config)
     from models.train import TrainingHooks, TrainingProgress, train
 
     confine_training(settings)
@@ -178,7 +184,10 @@ def train_model(
     return result
 
 
-def with_timings(result: TrainResult, **seconds: float) -> TrainResult:
+R = TypeVar("R", bound=FitResult)
+
+
+def with_timings(result: R, **seconds: float) -> R:
     """The result with more stages in its metrics' timings."""
     metrics = result.metrics
     timings = metrics.timings.model_copy(update=seconds) if metrics.timings else None
@@ -186,24 +195,30 @@ def with_timings(result: TrainResult, **seconds: float) -> TrainResult:
     return result
 
 
-def backtest_record(index: pd.DatetimeIndex, result: TrainResult) -> BacktestRecord:
+def backtest_record(index: pd.DatetimeIndex, result: FitResult) -> dict[str, Any]:
     """A backtest's windows, column-wise, with the trading dates they cover."""
     backtest = result.backtest
     h = backtest.actual.shape[1]
     days = [d.isoformat() for d in index.date]
-    return BacktestRecord(
-        as_of=[days[i] for i in backtest.origins],
-        dates=[days[i + 1 : i + 1 + h] for i in backtest.origins],
-        actual=backtest.actual.tolist(),
-        model=backtest.model.tolist(),
-        naive=backtest.naive.tolist(),
-        drift=backtest.drift.tolist(),
-        scale=None if backtest.scale is None else backtest.scale.tolist(),
-    )
+    record: dict[str, Any] = {
+        "as_of": [days[i] for i in backtest.origins],
+        "dates": [days[i + 1 : i + 1 + h] for i in backtest.origins],
+        "actual": backtest.actual.tolist(),
+        "model": backtest.model.tolist(),  # what the version serves
+        "naive": backtest.naive.tolist(),
+        "drift": backtest.drift.tolist(),
+        # Each window's interval scale (trailing volatility at its origin; 1 when plain).
+        "scale": None if backtest.scale is None else backtest.scale.tolist(),
+    }
+    served = result.metrics.serves.value
+    # A network version's other forecast (its blend, or the network as it is) beside it; what
+    # it serves is `model`, not stored twice.
+    record.update({name: f.tolist() for name, f in backtest.extra.items() if name != served})
+    return record
 
 
 def build_version(
-    ticker: str, spec: TrainingSpec, prices: Prices, result: TrainResult, job_id: str | None
+    ticker: str, spec: TrainingSpec, prices: Prices, result: FitResult, job_id: str | None
 ) -> NewVersion:
     """Step 3: everything the registry stores for a trained model."""
     frame = prices.frame
@@ -218,7 +233,7 @@ def build_version(
             "start": spec.start.isoformat() if spec.start else None,
             "end": spec.end.isoformat() if spec.end else None,
         },
-        scalers=result.scalers.to_dict(),
+        scalers={} if result.scalers is None else result.scalers.to_dict(),
         metrics=result.metrics.model_dump(mode="json"),
         calendar=prices.calendar,
         data_start=frame.index[0].date(),
@@ -240,14 +255,15 @@ def gate_and_register(
     session: Session,
     *,
     new: NewVersion,
-    result: TrainResult,
-    closes: np.ndarray,
+    result: FitResult,
+    prices: Prices,
     mode: gate.PromoteMode,
     alpha: float,
-    bars: Bars | None = None,
+    baseline_champion: bool,
 ) -> Registered:
     """Steps 4 and 5, in the caller's transaction: with the ticker's registry locked, decide
-    on `champion`, register the version and move the alias if it earned it."""
+    on `champion`, register the version and move the alias if it earned it; when it did not
+    and no champion sits, register the better baseline as champion in its place."""
     backtest = result.backtest
     started = time.perf_counter()
     versions.lock_ticker(session, ticker=new.ticker)
@@ -256,8 +272,8 @@ def gate_and_register(
         ticker=new.ticker,
         mode=mode,
         candidate=gate.Candidate(
-            closes=closes,
-            bars=bars,
+            closes=prices.closes,
+            bars=prices.bars,
             origins=backtest.origins,
             forecasts=backtest.model,
             summary=backtest.metrics,
@@ -274,10 +290,54 @@ def gate_and_register(
         versions.set_alias(
             session, ticker=new.ticker, alias=versions.CHAMPION, version=version.version
         )
+    stand_in = None
+    if gate.needs_stand_in(decision, mode=mode, enabled=baseline_champion):
+        stand_in = register_stand_in(session, new=new, result=result, prices=prices, lost=version)
     # Known only once stored: written into the row in the same transaction.
     version.metrics = _add_timings(version.metrics, register_seconds=time.perf_counter() - decided)
     session.flush()
-    return Registered(version, decision)
+    return Registered(version, decision, stand_in)
+
+
+def register_stand_in(
+    session: Session, *, new: NewVersion, result: FitResult, prices: Prices, lost: ModelVersion
+) -> ModelVersion:
+    """Register the better baseline on the same windows as `lost` and make it champion; when
+    `lost` is that baseline itself, make it champion instead of registering it twice."""
+    from models.baselines import fit_baseline
+
+    summary = result.backtest.metrics
+    kind = ModelType(summary.better_baseline())
+    promotion = gate.stand_in_promotion(lost=lost.version, summary=summary).model_dump(mode="json")
+    if lost.model_type == kind.value:
+        lost.metrics = {**lost.metrics, "promotion": promotion}
+        versions.set_alias(
+            session, ticker=new.ticker, alias=versions.CHAMPION, version=lost.version
+        )
+        return lost
+    # The same windows: the network's config with the baseline's type (a baseline reads the
+    # closes alone and forecasts every step at once).
+    config = result.config.model_copy(
+        update={"model_type": kind, "features": (), "strategy": Strategy.DIRECT}
+    )
+    fitted = fit_baseline(prices.bars, config)
+    baseline = replace(
+        new,
+        model_type=kind.value,
+        config={**new.config, **config.to_dict()},
+        scalers={},
+        metrics={**fitted.metrics.model_dump(mode="json"), "promotion": promotion},
+        library_versions=fitted.library_versions,
+        keras_model=None,
+        onnx_model=None,
+        calibration=fitted.calibration.model_dump(mode="json"),
+        backtest=backtest_record(prices.frame.index, fitted),
+        parent_ticker=None,
+        parent_version=None,
+    )
+    row = versions.register_version(session, new=baseline)
+    versions.set_alias(session, ticker=new.ticker, alias=versions.CHAMPION, version=row.version)
+    return row
 
 
 def _add_timings(metrics: dict[str, Any], **seconds: float) -> dict[str, Any]:
@@ -287,44 +347,15 @@ def _add_timings(metrics: dict[str, Any], **seconds: float) -> dict[str, Any]:
     return {**metrics, "timings": {**timings, **seconds}}
 
 
-class Cancelled(Exception):
-    """The user cancelled the job while it trained."""
-
-
-class TrainingFailed(TickercastError):
-    """Training ended for a reason models/ says in words: too few bars, a missing bar, a
-    search with no finished trial, a diverged fit, an ONNX graph that differs from Keras."""
-
-    status, code = 422, "training_failed"
-
-
 def train_and_register(
     ticker: str, spec: TrainingSpec, *, settings: Settings, job: JobHandle, job_id: str | None
 ) -> Registered | None:
-    """The whole flow for one job; None when the job was taken over at the end.
+    """The whole flow for one job; None when the job was cancelled or taken over at the end.
 
-    Raises Cancelled when the user cancelled it, TrainingFailed with models' own words, or a
-    TickercastError of a step (no prices, a range without bars, over the cost limits): the
-    job layer turns these into the job's outcome without knowing what training does.
+    Raises what a step raises (no prices, too few bars, a parity failure, a cancel): the job
+    layer turns it into the job's outcome, knowing them only as models/errors.py's ModelError
+    and TrainingCancelled (no TensorFlow needed to tell them).
     """
-    # The training process loads TensorFlow anyway; an RQ worker's parent, which imports this
-    # module, must not.
-    from models.export import ParityError
-    from models.features import MissingBars
-    from models.search import SearchFailed
-    from models.train import InsufficientData, TrainingCancelled, TrainingDiverged
-
-    try:
-        return _train_and_register(ticker, spec, settings=settings, job=job, job_id=job_id)
-    except TrainingCancelled as exc:
-        raise Cancelled() from exc
-    except (InsufficientData, MissingBars, SearchFailed, TrainingDiverged, ParityError) as exc:
-        raise TrainingFailed(str(exc)) from exc
-
-
-def _train_and_register(
-    ticker: str, spec: TrainingSpec, *, settings: Settings, job: JobHandle, job_id: str | None
-) -> Registered | None:
     job.progress(stage="loading prices")
     started = time.perf_counter()
     prices = job.durable(lambda: load_prices(ticker, spec, settings), f"load {ticker}'s prices")
@@ -346,13 +377,23 @@ def _train_and_register(
                 session,
                 new=new,
                 result=result,
-                closes=prices.closes,
-                bars=prices.bars,
+                prices=prices,
                 mode=spec.promote,
                 alpha=settings.promotion_significance,
+                baseline_champion=settings.baseline_champion,
             )
             version, decision = registered.version, registered.decision
             notes = [prices.note, f"Version {version.version} {decision.reason.rstrip('.')}."]
+            stand_in = registered.stand_in
+            if stand_in is not None and stand_in.id != version.id:
+                notes.append(
+                    f"Version {stand_in.version}, the {stand_in.model_type} baseline, was "
+                    "registered as champion in its place."
+                )
+            elif stand_in is not None:
+                notes.append(
+                    "It is the better baseline, so it was made champion (no champion sat)."
+                )
             job.succeeded(
                 session,
                 version_id=registered.version.id,

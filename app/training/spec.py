@@ -63,6 +63,22 @@ class TrainingSpec(TrainingConfig):
             )
         return self
 
+    @model_validator(mode="after")
+    def _baseline_has_no_weights(self) -> TrainingSpec:
+        if not self.model_type.is_baseline:
+            return self
+        if self.search is not None:
+            raise ValueError(
+                f"search: model_type {self.model_type.value} is a baseline, a formula with "
+                "nothing to search; drop search or ask for a network"
+            )
+        if self.parent_version is not None:
+            raise ValueError(
+                f"parent_version: model_type {self.model_type.value} is a baseline and has no "
+                "weights to start from; drop parent_version or ask for a network"
+            )
+        return self
+
     @property
     def config(self) -> TrainingConfig:
         """The model's part alone: what models.train needs and the version records."""

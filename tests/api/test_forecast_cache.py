@@ -21,7 +21,7 @@ from app.jobs.local import settings_env
 from app.main import create_app
 from app.schemas.forecast import MAX_BATCH_TICKERS
 from models.predictor import OnnxPredictor
-from tests.conftest import SQLITE_ONLY, WAIT_SECONDS
+from tests.conftest import SQLITE_ONLY
 
 NEW_BAR = (
     "Date,Open,High,Low,Close,Adj Close,Volume\n"
@@ -129,18 +129,22 @@ def test_new_bars_a_new_champion_and_a_moved_alias_reach_another_app_at_once(
         unchampioned = served()
         assert unchampioned["model_version"] == 2 and unchampioned["champion"] is False
 
-        # A bar imported by another process (the command line).
-        csv = tmp_path / "later.csv"
-        csv.write_text(LATER_BAR)
-        done = subprocess.run(
-            [sys.executable, "-m", "app.cli", "prices", "import", "^GSPC", str(csv)],
-            env=settings_env(settings),
-            capture_output=True,
-            text=True,
-            timeout=WAIT_SECONDS,
-        )
-        assert done.returncode == 0, done.stderr
+        import_in_another_process(settings, tmp_path, LATER_BAR)
         assert served()["data_as_of"] == "2019-01-03"
+
+
+def import_in_another_process(settings: Settings, tmp_path: Path, csv_text: str) -> None:
+    """Import bars of ^GSPC with the command line, a process of its own."""
+    csv = tmp_path / "bars.csv"
+    csv.write_text(csv_text)
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "prices", "import", "^GSPC", str(csv)],
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_a_cached_refusal_is_refused_again_until_the_ticker_changes(

@@ -160,14 +160,19 @@ def test_a_job_is_followed_from_queued_to_its_version_and_end(
     version = events[-2][2]
     detail = events_client.get("/models/^GSPC/versions/1").json()
     promotion = detail["metrics"]["promotion"]
+    accuracy = detail["accuracy"]
     assert version == {
         "ticker": "^GSPC",
         "version": 1,
+        "serves": accuracy["serves"],
+        "baseline": False,
         "promoted": promotion["promoted"],
         "decision": promotion["reason"],
-        "skill_vs_naive": detail["accuracy"]["skill_vs_naive"],
-        "skill_vs_drift": detail["accuracy"]["skill_vs_drift"],
-        "coverage_80": detail["accuracy"]["coverage_80"],
+        "beats_baselines": accuracy["beats_baselines"],
+        "skill_vs_naive": accuracy["skill_vs_naive"],
+        "skill_vs_drift": accuracy["skill_vs_drift"],
+        "coverage_80": accuracy["coverage_80"],
+        "coverage_95": accuracy["coverage_95"],
     }
     assert events[-1][2] == {
         "status": "succeeded",

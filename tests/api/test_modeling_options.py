@@ -41,10 +41,10 @@ def register(session: Session, frame: pd.DataFrame, result: Any, **request: Any)
         session,
         new=new,
         result=result,
-        closes=prices.closes,
-        bars=prices.bars,
+        prices=prices,
         mode=PromoteMode.NEVER,
         alpha=0.10,
+        baseline_champion=False,
     )
     session.commit()
     return registered.version.version, registered.decision.reason

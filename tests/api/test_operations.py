@@ -93,6 +93,10 @@ def test_cors_allows_reads_from_the_configured_origins_only(settings: Settings) 
         assert "access-control-allow-origin" not in other.headers
         preflight = {"Origin": "https://dash.example", "Access-Control-Request-Method": "GET"}
         assert client.options("/forecast/X", headers=preflight).status_code == 200
+        # A dashboard in the browser revalidates too: it may send If-None-Match, read ETag.
+        conditional = {**preflight, "Access-Control-Request-Headers": "if-none-match"}
+        assert client.options("/forecast/X", headers=conditional).status_code == 200
+        assert "ETag" in read.headers["access-control-expose-headers"]
         write = {**preflight, "Access-Control-Request-Method": "POST"}
         assert client.options("/train", headers=write).status_code == 400
 

@@ -167,6 +167,28 @@ def test_make_champion_moves_the_alias(page: Any, live_service: LiveService) -> 
     page.wait_for_selector("#forecast-summary .badge.champion")
 
 
+def test_the_page_lists_webhooks_with_their_latest_deliveries(
+    page: Any, live_service: LiveService, screenshots: Path
+) -> None:
+    url = "https://93.184.215.14/tickercast-hooks"  # a public address: no setting needed
+    hook = httpx.post(
+        f"{live_service.url}/webhooks", json={"url": url, "events": ["champion.changed"]}
+    ).json()
+    try:
+        # Two real changes that leave the champion where it was: removed, then put back.
+        champion = httpx.get(f"{live_service.url}/forecast/%5EGSPC").json()["model_version"]
+        alias = f"{live_service.url}/models/%5EGSPC/aliases/champion"
+        assert httpx.delete(alias).status_code == 204
+        assert httpx.put(alias, json={"version": champion}).status_code == 200
+        page.click("#webhooks-refresh")
+        row = page.locator("#webhooks-table tbody tr", has_text=url)
+        row.wait_for()
+        assert "champion.changed" in row.inner_text()
+        page.locator("#webhooks-section").screenshot(path=str(screenshots / "5-webhooks.png"))
+    finally:
+        httpx.delete(f"{live_service.url}/webhooks/{hook['id']}")
+
+
 def test_csv_import_shows_the_answer_and_a_bad_line(
     page: Any, tmp_path: Path, screenshots: Path
 ) -> None:

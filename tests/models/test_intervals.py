@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from models.config import IntervalMethod, TrainingConfig
 from models.evaluate import naive_forecast
+from models.features import min_history
 from models.intervals import (
     Calibration,
     calibrate,
@@ -174,8 +175,10 @@ def test_a_served_forecast_reads_the_input_window_or_the_volatility_window(
         volatility_window=window if method == SCALED else None,
         half_widths={"80": [1.0]},
     )
-    assert forecast_history(config, calibration) == needed
-    assert forecast_history(config, None) == lookback + 1
+    assert forecast_history(min_history(config), calibration) == needed
+    assert forecast_history(min_history(config), None) == lookback + 1
+    # A baseline reads one close: its intervals' window decides.
+    assert forecast_history(1, calibration) == (window + 1 if method == SCALED else 1)
 
 
 def test_conformal_levels_are_validated() -> None:

@@ -38,7 +38,7 @@ def test_a_network_with_features_reads_every_channel_and_exports_them(bars: Bars
     # The backtest is what the ONNX graph gives on windows built from the bars.
     origins = result.backtest.origins
     served = forecast_prices(bars, origins, config, result.scalers, predictor.predict)
-    np.testing.assert_allclose(served, result.backtest.model, rtol=1e-6)
+    np.testing.assert_allclose(served, result.backtest.extra["network"], rtol=1e-6)
 
 
 def test_training_on_closes_alone_with_a_volume_feature_is_refused(bars: Bars) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.config import ModelType, TrainingConfig
+from models.config import NETWORK_TYPES, ModelType, TrainingConfig
 from models.cost import epoch_windows, parameter_count, training_windows
 from models.features import split_origins
 
 
-@pytest.mark.parametrize("model_type", list(ModelType))
+@pytest.mark.parametrize("model_type", NETWORK_TYPES)
 @pytest.mark.parametrize(("layers", "horizon"), [((8,), 5), ((16, 8, 4), 3)])
 def test_parameter_count_equals_the_keras_model_count_params(
     model_type: ModelType, layers: tuple[int, ...], horizon: int

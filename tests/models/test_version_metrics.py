@@ -139,7 +139,7 @@ def test_the_warning_names_each_baseline_and_step_with_its_ratio() -> None:
     assert s.baseline_warning() == (
         "On its backtest (250 windows) its MAE is worse than naive (the last close) at step 1 "
         "(MAE ratio 1.1111) and than drift (the last close grown at the training data's mean "
-        "daily log return) at steps 2 and 3 (MAE ratio 1.0526, 1.2000)."
+        "daily log return) at steps 2 and 3 (MAE ratios 1.0526, 1.2000)."
     )
 
 

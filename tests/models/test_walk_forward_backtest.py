@@ -9,6 +9,7 @@ from models.backtest import Backtest, backtest_origins, walk_forward
 from models.config import TrainingConfig
 from models.evaluate import mean_log_return
 from models.features import split_origins
+from models.forecasters import NetworkForecaster
 from models.metrics import DriftMethod
 from models.predictor import OnnxPredictor
 from models.train import TrainResult, train
@@ -38,9 +39,7 @@ def run_backtest(
 
     return walk_forward(
         closes,
-        TINY,
-        result.scalers,
-        predict,
+        NetworkForecaster(TINY, result.scalers, predict),
         train_end=train_end,
         origins=backtest_origins(len(closes), TINY, start=int(test[0])),
         calibration=result.calibration,

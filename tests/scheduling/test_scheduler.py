@@ -10,15 +10,18 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.db.engine import session_scope
 from app.db.tables import TickerInfo
 from app.jobs import service as jobs
+from app.main import create_app
 from app.prices import store
 from app.prices.sources import YFinanceSource
 from app.scheduling.scheduler import Scheduler
+from app.webhooks.sender import WebhookSender
 from tests.yahoo import FakeResponse, FakeYahoo
 
 AFTER_CLOSE = dt.datetime(2019, 1, 2, 23, 0, tzinfo=dt.UTC)  # 2019-01-02's NYSE session closed
@@ -100,3 +103,36 @@ def test_scheduled_retraining_is_checked_as_a_request_is_and_refused_over_the_li
     assert "over the limit of 10 (TICKERCAST_MAX_EPOCH_WINDOWS)" in stale.refused["^GSPC"]
     with session_scope(settings.resolved_database_url()) as s:
         assert jobs.list_jobs(s, ticker="^GSPC") == []
+
+
+def test_a_scheduled_refresh_tells_the_receivers_of_prices_refreshed_and_a_failed_one_does_not(
+    online: Settings, session: Session, sample_frame: pd.DataFrame, yahoo: FakeYahoo
+) -> None:
+    from tests.webhooks.receiver import receiving
+    from tests.webhooks.test_webhooks import deliver_until_settled
+
+    hooked = online.model_copy(update={"webhook_allow_http": True, "webhook_allow_private": True})
+    store.ensure_ticker(session, ticker="^GSPC", calendar="XNYS", source="csv")
+    store.upsert_bars(session, ticker="^GSPC", frame=sample_frame.loc[:"2018-11-30"])
+    session.commit()
+    with receiving() as receiver, TestClient(create_app(hooked)) as client:
+        hook = client.post(
+            "/webhooks", json={"url": receiver.url, "events": ["prices.refreshed"]}
+        ).json()
+        scheduler = Scheduler(hooked, source=fast_source())
+        yahoo.queued = [FakeResponse(None, status_code=429)] * 10
+        assert "^GSPC" in scheduler.tick(AFTER_CLOSE).failed
+        yahoo.queued = []
+        assert scheduler.tick(AFTER_CLOSE + dt.timedelta(seconds=901)).refreshed == ["^GSPC"]
+        deliver_until_settled(WebhookSender(hooked))
+        (only,) = receiver.wait_for(1)
+        sent = only.verified(hook["secret"])
+    assert sent["type"] == "prices.refreshed"
+    assert sent["data"] == {
+        "ticker": "^GSPC",
+        "source": "yfinance",
+        "fetched": 24,
+        "added": 19,
+        "last": "2018-12-31",
+        "stored_rows": 5031,
+    }

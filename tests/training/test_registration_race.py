@@ -37,9 +37,10 @@ def register_at_once(
                         session,
                         new=new,
                         result=result,
-                        closes=prices.closes,
+                        prices=prices,
                         mode=mode,
                         alpha=0.10,
+                        baseline_champion=False,
                     )
                 )
         except BaseException as exc:  # collected and asserted below

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from app.api import conditional
 from app.api.auth import ReadCaller
-from app.api.docs import READ, errors
+from app.api.docs import NOT_MODIFIED, READ, errors
 from app.api.examples import FORECAST, ok
 from app.core.types import MAX_VERSION
 from app.forecasting import serving
@@ -34,7 +35,7 @@ JSON = "application/json"
     "/forecast/{ticker}",
     operation_id="forecast_get",
     response_model=ForecastOut,
-    responses={**ok(FORECAST), **errors(*READ, 404)},
+    responses={**ok(FORECAST), **NOT_MODIFIED, **errors(*READ, 404)},
 )
 async def get_forecast(
     ticker: TickerPath,
@@ -56,7 +57,8 @@ async def get_forecast(
 
     Serves the `champion` unless `version` or `alias` names another; the answer says which
     version served it, how it did against the naive and drift baselines, and warns when it
-    does not beat them.
+    does not beat them. Its `ETag` stands until the ticker's bars, versions or aliases
+    change: send it back as `If-None-Match` and an unchanged forecast is a 304 with no body.
     """
     request = ForecastRequest(
         ticker=ticker,
@@ -66,14 +68,17 @@ async def get_forecast(
         alias=alias,
     )
     state = http.app.state
-    body = await run_in_threadpool(
+    token, body = await run_in_threadpool(
         serving.forecast_json,
         state.database_url,
         request=request,
         cache=state.forecasts,
         predictors=state.predictors,
     )
-    return Response(body, media_type=JSON)
+    etag = conditional.forecast_tag(token, request)
+    if conditional.fresh(http, etag):
+        return conditional.not_modified(etag, state.settings)
+    return Response(body, media_type=JSON, headers=conditional.headers(etag, state.settings))
 
 
 @router.post(

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response, status
 
+from app.api import conditional
 from app.api.auth import AdminCaller, ReadCaller
-from app.api.deps import SessionDep
-from app.api.docs import READ, errors
+from app.api.deps import SessionDep, SettingsDep
+from app.api.docs import NOT_MODIFIED, READ, errors
 from app.api.examples import BACKTEST, LIVE, VERSION, ok
 from app.core.types import MAX_VERSION
 from app.forecasting import backtests, live
@@ -50,13 +51,30 @@ def list_models(
     "/{ticker}",
     operation_id="model_versions",
     response_model=TickerModels,
-    responses={**ok({"ticker": "^GSPC", "versions": [VERSION]}), **errors(*READ, 404)},
+    responses={
+        **ok({"ticker": "^GSPC", "versions": [VERSION]}),
+        **NOT_MODIFIED,
+        **errors(*READ, 404),
+    },
 )
 def list_ticker_versions(
-    ticker: TickerPath, session: SessionDep, _caller: ReadCaller
-) -> TickerModels:
-    """All versions of a ticker's model, newest first, with their aliases."""
+    ticker: TickerPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    request: Request,
+    response: Response,
+    _caller: ReadCaller,
+) -> Any:
+    """All versions of a ticker's model, newest first, with their aliases.
+
+    Its `ETag` stands until a version is registered or an alias moves (or a bar is written):
+    send it back as `If-None-Match` for a 304 with no body.
+    """
+    etag = conditional.serving_tag(settings.resolved_database_url(), ticker, "model_versions")
+    if conditional.fresh(request, etag):
+        return conditional.not_modified(etag, settings)
     rows = versions.list_versions(session, ticker=ticker)
+    response.headers.update(conditional.headers(etag, settings))
     return TickerModels(ticker=ticker, versions=[VersionSummary.model_validate(r) for r in rows])
 
 
@@ -94,6 +112,7 @@ def get_version(
                 },
             }
         },
+        **NOT_MODIFIED,
         **errors(*READ, 404),
     },
 )
@@ -101,18 +120,29 @@ def get_backtest(
     ticker: TickerPath,
     version: VersionPath,
     session: SessionDep,
+    settings: SettingsDep,
     request: Request,
+    response: Response,
     _caller: ReadCaller,
     level: LevelsQuery = None,
 ) -> Any:
     """Every walk-forward window: origin, dates, actuals, model, naive, drift, intervals.
 
-    JSON by default; CSV (one line per window and step) with `Accept: text/csv`.
+    JSON by default; CSV (one line per window and step) with `Accept: text/csv`. Its `ETag`
+    (one per version, levels and format) answers `If-None-Match` with a 304 and no body.
     """
     levels = levels_or_default(level)
+    csv = "text/csv" in request.headers.get("accept", "")
+    etag = conditional.serving_tag(
+        settings.resolved_database_url(), ticker, "backtest", version, tuple(levels), csv
+    )
+    if conditional.fresh(request, etag):
+        return conditional.not_modified(etag, settings, vary="Accept")
     report = backtests.report(session, ticker=ticker, version=version, levels=levels)
-    if "text/csv" in request.headers.get("accept", ""):
-        return Response(report.csv(), media_type="text/csv")
+    tagged = conditional.headers(etag, settings, vary="Accept")
+    if csv:
+        return Response(report.csv(), media_type="text/csv", headers=tagged)
+    response.headers.update(tagged)
     return BacktestOut.model_validate(report)
 
 

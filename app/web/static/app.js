@@ -55,10 +55,10 @@ function describe(body) {
   return String(d);
 }
 
-async function api(path, { method = "GET", json, body, contentType } = {}) {
+async function api(path, { method = "GET", json, body, contentType, admin = false } = {}) {
   const headers = { Accept: "application/json" };
-  // Writes carry the key (harmless while the service asks for none).
-  if (method !== "GET" && apiKey()) headers["X-API-Key"] = apiKey();
+  // Writes carry the key (harmless while the service asks for none); so do admin reads.
+  if ((method !== "GET" || admin) && apiKey()) headers["X-API-Key"] = apiKey();
   let payload = body;
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -240,8 +240,12 @@ function renderForecast() {
   const acc = fc.accuracy || {};
   const summary = $("forecast-summary");
   summary.textContent = "";
+  // A baseline is a formula, not a network: say so where the version is named.
+  const what = fc.baseline
+    ? `${fc.model_type} baseline`
+    : `${fc.model_type}${acc.serves === "blend" ? " blended with drift" : ""}, ${fc.target}`;
   const items = [
-    ["version", `${fc.model_version} (${fc.model_type}, ${fc.target})`],
+    ["version", `${fc.model_version} (${what})`],
     ["trained", day(fc.trained_at)],
     ["data as of", fc.data_as_of],
     ["last close", num(fc.last_close)],
@@ -259,6 +263,12 @@ function renderForecast() {
   badge.className = `badge ${fc.champion ? "champion" : "not-champion"}`;
   badge.textContent = fc.champion ? "champion" : "not champion";
   summary.appendChild(badge);
+  if (fc.baseline) {
+    const formula = document.createElement("span");
+    formula.className = "badge baseline";
+    formula.textContent = "baseline";
+    summary.appendChild(formula);
+  }
   show($("forecast-warning"), fc.warning || "");
 
   for (const p of fc.points) {
@@ -492,7 +502,8 @@ async function loadVersions() {
     if (isChampion) tr.classList.add("champion");
     if (state.freshVersion === v.version) tr.classList.add("fresh");
     tr.appendChild(cell(String(v.version)));
-    tr.appendChild(cell(`${v.model_type} (${v.target})`));
+    const kind = v.baseline ? "baseline" : v.target;
+    tr.appendChild(cell(`${v.model_type} (${kind})`));
     tr.appendChild(cell(`${day(v.created_at)} ${String(v.created_at).slice(11, 16)}`));
     tr.appendChild(cell(`${v.data_start} – ${v.data_end}`));
     const acc = v.accuracy;
@@ -843,8 +854,42 @@ function setUpApiKey() {
   });
 }
 
+// ---------- webhooks (admin key) ----------
+
+async function loadWebhooks() {
+  const body = $("webhooks-table").querySelector("tbody");
+  body.replaceChildren();
+  let hooks;
+  try {
+    hooks = await api("/webhooks?limit=50", { admin: true });
+  } catch (err) {
+    $("webhooks-table").hidden = true;
+    show($("webhooks-message"), errorText(err));
+    return;
+  }
+  $("webhooks-table").hidden = hooks.length === 0;
+  show($("webhooks-message"), hooks.length ? "" :
+    "No webhooks registered: POST /webhooks or `tickercast webhooks add URL --event champion.changed`.");
+  for (const hook of hooks) {
+    const deliveries = await api(`/webhooks/${enc(hook.id)}/deliveries?limit=5`, { admin: true });
+    const recent = deliveries.map((d) => {
+      const codes = d.attempts.map((a) => a.status_code ?? "–").join(" ");
+      return `${d.event} ${d.status} (${codes || "not tried yet"})`;
+    });
+    const tr = document.createElement("tr");
+    tr.append(
+      cell(hook.url),
+      cell(hook.events.join(", ")),
+      cell(day(hook.created_at)),
+      cell(recent.join("\n") || "none yet", "deliveries"),
+    );
+    body.append(tr);
+  }
+}
+
 async function main() {
   setUpApiKey();
+  $("webhooks-refresh").addEventListener("click", loadWebhooks);
   $("ticker-form").addEventListener("submit", (e) => {
     e.preventDefault();
     selectTicker($("ticker-input").value);
@@ -874,6 +919,7 @@ async function main() {
     }, 200);
   });
   await setUpTrainForm();
+  loadWebhooks();
   try {
     const tickers = await loadTickers();
     const first = await initialTicker(tickers);
