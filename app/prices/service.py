@@ -24,7 +24,6 @@ from app.prices import store
 from app.prices.checks import Implausible, implausible_bars
 from app.prices.csv_format import parse_price_csv_lines
 from app.prices.sources import PriceSource, configured_source
-from app.schemas.webhooks import PricesRefreshedData
 from app.webhooks import outbox
 
 SAMPLE_TICKER = "^GSPC"
@@ -213,7 +212,7 @@ def refresh(
         last=after[1],
         stored_rows=after[2],
     )
-    outbox.prices_refreshed(session, data=PricesRefreshedData(**asdict(summary)))
+    outbox.prices_refreshed(session, summary=asdict(summary))
     return summary
 
 
