@@ -10,7 +10,7 @@ PORT ?= 8000
 export TICKERCAST_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export TICKERCAST_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install migrate sample serve lint bench bench-serve bench-conditional ts-types images image-test clean
+.PHONY: run test test-fast install migrate sample serve lint bench bench-serve bench-conditional ts-types images image-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,8 +34,22 @@ serve: install
 
 run: sample serve
 
+# The suite in two tiers (README, "Tests"). test-fast is the edit-test loop: SQLite only, and
+# nothing that runs a live service, a training process, a browser or the fuzzer. test is what
+# CI runs: everything on both databases, in TEST_WORKERS processes (pytest-xdist, each with
+# databases of its own), then the latency-asserting tests (marked serial) with nothing beside
+# them. Extra pytest arguments go in ARGS: `make test-fast ARGS="-k forecast"`.
+TEST_WORKERS ?= 3
+FAST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q
+FAST := -m "not (live or training or browser or fuzz)" --databases=sqlite
+
 test: install
-	$(BIN)/python -m pytest -q
+	$(PYTEST) -n $(TEST_WORKERS) --dist worksteal -m "not serial" $(ARGS); \
+	status=$$?; $(PYTEST) -p no:xdist -m serial $(ARGS) || status=1; exit $$status
+
+test-fast: install
+	$(PYTEST) -n $(FAST_WORKERS) $(FAST) $(ARGS)
 
 lint: install
 	$(BIN)/ruff check app models tests bench migrations deploy

@@ -11,9 +11,9 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from app.client import commands as client_commands
-from app.core.config import Settings, get_settings
+from app.core.config import Settings, SettingsError, get_settings
 from app.core.errors import TickercastError
-from app.schemas.common import TICKER_PATTERN, TICKER_RULE
+from app.core.types import TICKER_PATTERN, TICKER_RULE
 
 
 def _ticker(value: str) -> str:
@@ -241,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args, get_settings()))
+    except SettingsError as exc:
+        print(f"tickercast: error: {exc.message}", file=sys.stderr)
+        return 2
     except TickercastError as exc:
         print(f"tickercast: error: {exc.message}", file=sys.stderr)
         return 2

@@ -11,11 +11,11 @@ from starlette.concurrency import run_in_threadpool
 
 from app import web
 from app.api.body_limit import BodyLimit
+from app.api.cached_forecasts import CachedForecasts
 from app.api.errors import install_error_handlers
 from app.api.ratelimit import RateLimiter
 from app.api.router import api_router
 from app.api.routes import webhooks as webhook_routes
-from app.api.routes.forecast_cached import CachedForecasts
 from app.core.config import Settings, get_settings
 from app.forecasting.cache import ForecastCache
 from app.forecasting.predictors import PredictorCache

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Sequence
 
-# Set before TensorFlow loads, or its C++ start-up chatter floods training job logs.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
 
-from collections.abc import Sequence  # noqa: E402
-
-import keras  # noqa: E402
-
-from models.config import TrainingConfig  # noqa: E402
+from models.config import TrainingConfig
 
 INPUT_NAME = "window"
 OUTPUT_NAME = "forecast"

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
+import keras
+import numpy as np
+import tensorflow as tf
+import tf2onnx
 
-# Set before TensorFlow loads, or its C++ start-up chatter floods training job logs.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf2onnx  # noqa: E402
-
-from models.architectures import INPUT_NAME  # noqa: E402
-from models.config import TrainingConfig  # noqa: E402
-from models.errors import ModelError  # noqa: E402
-from models.predictor import OnnxPredictor  # noqa: E402
+from models.architectures import INPUT_NAME
+from models.config import TrainingConfig
+from models.errors import ModelError
+from models.predictor import OnnxPredictor
 
 
 class ParityError(ModelError):

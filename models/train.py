@@ -2,38 +2,33 @@
 
 from __future__ import annotations
 
-import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-# Set before TensorFlow loads, or its C++ start-up chatter floods training job logs.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+import onnx
+import onnxruntime
+import tensorflow as tf
+import tf2onnx
 
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import onnx  # noqa: E402
-import onnxruntime  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tf2onnx  # noqa: E402
-
-from models.architectures import build_ensemble, build_model  # noqa: E402
-from models.backtest import (  # noqa: E402
+from models.architectures import build_ensemble, build_model
+from models.backtest import (
     forecast_prices,
     score_forecasts,
 )
-from models.config import TrainingConfig  # noqa: E402
-from models.errors import (  # noqa: E402, F401 (re-exported: callers catch them from here)
+from models.config import TrainingConfig
+from models.errors import (  # noqa: F401 (re-exported: callers catch them from here)
     InsufficientData,
     TrainingCancelled,
     TrainingDiverged,
 )
-from models.export import ParityError, parity_max_abs_diff, to_onnx  # noqa: E402
-from models.features import (  # noqa: E402, F401 (check_length re-exported)
+from models.export import ParityError, parity_max_abs_diff, to_onnx
+from models.features import (  # noqa: F401 (check_length re-exported)
     Bars,
     FeatureScalers,
     as_bars,
@@ -44,17 +39,17 @@ from models.features import (  # noqa: E402, F401 (check_length re-exported)
     split_origins,
     valid_origins,
 )
-from models.forecasters import NetworkForecaster, judge_network  # noqa: E402
-from models.metrics import (  # noqa: E402
+from models.forecasters import NetworkForecaster, judge_network
+from models.metrics import (
     BacktestSummary,
     BaselineRatios,
     MemberMetrics,
     Timings,
     VersionMetrics,
 )
-from models.predictor import OnnxPredictor  # noqa: E402
-from models.result import TrainResult  # noqa: E402, F401 (re-exported)
-from models.windows import split_bounds  # noqa: E402
+from models.predictor import OnnxPredictor
+from models.result import TrainResult  # noqa: F401 (re-exported)
+from models.windows import split_bounds
 
 
 @dataclass(frozen=True)

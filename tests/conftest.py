@@ -1,4 +1,5 @@
-"""Shared fixtures: settings on a temporary data dir and a SQLite file built by the migrations."""
+"""Shared fixtures: settings on a temporary data dir and a SQLite file built by the migrations;
+the suite's tiers (the markers in pyproject.toml, README "Tests")."""
 
 from __future__ import annotations
 
@@ -21,12 +22,46 @@ from models.backtest import score_forecasts
 from models.windows import split_bounds
 
 # The real backing services: every database test runs on SQLite and on PostgreSQL.
-pytest_plugins = ["tests.backing_services"]
+pytest_plugins = ["tests.backing_services", "tests.yahoo"]
 
 REPO = Path(__file__).resolve().parents[1]
 # For tests of request validation and other behaviour that no database changes: run them once.
 SQLITE_ONLY = pytest.mark.parametrize("database_backend", ["sqlite"])
 SAMPLE_CSV = REPO / "app" / "data" / "GSPC.csv"
+# Seconds a test waits for a job, a process or a log line before it calls them stuck: a
+# detector of hangs, never a measure of speed. Under four engineers' suites on two cores a
+# tiny training job took over four minutes (it takes 15 s on an idle machine).
+WAIT_SECONDS = 900.0
+# Folders whose every test runs real service processes (marked `live` at collection).
+LIVE_FOLDERS = ("e2e", "faults")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--databases",
+        choices=("both", "sqlite"),
+        default="both",
+        help="run the database tests on SQLite and PostgreSQL (both), or on SQLite only",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests of the live folders; with --databases=sqlite, drop PostgreSQL variants."""
+    tests = Path(__file__).parent
+    for item in items:
+        if item.path.relative_to(tests).parts[0] in LIVE_FOLDERS:
+            item.add_marker(pytest.mark.live)
+    if config.getoption("databases") == "both":
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        backend = params.params.get("database_backend") if params is not None else None
+        (drop if backend == "postgresql" else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.schemas.errors import error_out
 
 
 class BodyTooLarge(Exception):
@@ -67,17 +68,16 @@ class BodyLimit:
 
 async def _refuse(send: Send, limit: int, setting: str) -> None:
     status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    body = json.dumps(
-        {
-            "status": status.value,
-            "code": "payload_too_large",
-            "title": status.phrase,
-            "detail": f"The request body is over this route's limit of {limit} bytes "
-            f"({setting}); nothing was read past it or stored.",
-            "errors": [],
-            "request_id": None,
-        }
-    ).encode()
+    body = (
+        error_out(
+            status.value,
+            "payload_too_large",
+            f"The request body is over this route's limit of {limit} bytes ({setting}); "
+            "nothing was read past it or stored.",
+        )
+        .model_dump_json()
+        .encode()
+    )
     await send(
         {
             "type": "http.response.start",

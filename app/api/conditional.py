@@ -2,7 +2,7 @@
 `If-None-Match`, and the `Cache-Control` that says how long an answer may be reused.
 
 A forecast, a ticker's registry listing and a version's backtest change only when the
-ticker's serving token does (app/registry/serving_state.py: every write that can change them
+ticker's serving token does (app/db/serving_state.py: every write that can change them
 gives the ticker a new random token in its own transaction). So the tag is a hash of the
 token, the route and every parameter the answer depends on (and the service's version, whose
 rendering may differ), computed without the answer itself: any API process on any machine
@@ -22,9 +22,9 @@ from importlib.metadata import version
 from fastapi import Request, Response
 
 from app.core.config import Settings
+from app.db import serving_state
 from app.db.engine import get_engine
 from app.forecasting.cache import ForecastRequest
-from app.registry import serving_state
 
 # A release may render the same data differently: its tags are its own.
 RELEASE = version("tickercast")

@@ -16,14 +16,11 @@ from starlette.exceptions import HTTPException
 
 from app.core.errors import ServiceUnavailable, TickercastError
 from app.db import outages
-from app.observability.logs import REQUEST_ID
-from app.schemas.errors import ErrorOut, FieldError
+from app.schemas.errors import FieldError, error_out
 
 log = logging.getLogger("tickercast.errors")
 # Longest piece of a caller's input quoted back in a validation error.
 MAX_ECHO = 80
-# Seconds a client is asked to wait before trying again after a 503.
-RETRY_AFTER_SECONDS = 5
 
 
 def error_response(
@@ -36,14 +33,7 @@ def error_response(
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """The JSON answer for an error."""
-    body = ErrorOut(
-        status=status,
-        code=code,
-        title=HTTPStatus(status).phrase,
-        detail=detail,
-        errors=errors or [],
-        request_id=None if REQUEST_ID.get() == "-" else REQUEST_ID.get(),
-    )
+    body = error_out(status, code, detail, errors=errors)
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 
@@ -116,8 +106,7 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         return await _unexpected(request, exc)
     log.warning("database error on %s %s: %s", request.method, request.url.path, exc)
     err = ServiceUnavailable(
-        "The database is busy or unreachable; nothing was changed. Try again shortly.",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        "The database is busy or unreachable; nothing was changed. Try again shortly."
     )
     return await _domain_error(request, err)
 

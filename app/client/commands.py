@@ -25,11 +25,12 @@ from rich.progress import (
 from rich.table import Table
 
 from app.client.http import ServiceClient, ServiceError
-from app.core.config import ClientSettings, Settings
+from app.core.config import ClientSettings, Settings, load
+from app.jobs.status import JobStatus
 from app.schemas.jobs import TrainRequest
 from app.webhooks.events import DeliveryStatus, EventType
 
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+JOB_STATUSES = tuple(status.value for status in JobStatus)
 TICKER_HELP = "ticker symbol, e.g. ^GSPC"
 
 
@@ -58,7 +59,7 @@ def _print_json(data: Any) -> None:
 
 
 def _client(args: argparse.Namespace) -> ServiceClient:
-    client_settings = ClientSettings()
+    client_settings = load(ClientSettings)
     key = client_settings.api_key.get_secret_value() if client_settings.api_key else None
     return ServiceClient(args.url or client_settings.url, api_key=key)
 
@@ -167,11 +168,11 @@ def cmd_train(args: argparse.Namespace, _settings: Settings) -> int:
         _print_json({"job": final, "version": detail})
     else:
         _print_outcome(console, final, detail)
-    return 0 if final["status"] == "succeeded" else 1
+    return 0 if final["status"] == JobStatus.SUCCEEDED else 1
 
 
 def _print_outcome(console: Console, job: dict[str, Any], detail: dict[str, Any] | None) -> None:
-    if job["status"] != "succeeded" or detail is None:
+    if job["status"] != JobStatus.SUCCEEDED or detail is None:
         console.print(f"[bold red]job {job['status']}[/]: {job.get('error') or job.get('message')}")
         return
     promotion = (detail.get("metrics") or {}).get("promotion") or {}
@@ -286,9 +287,11 @@ def cmd_jobs(args: argparse.Namespace, _settings: Settings) -> int:
         progress = f"epoch {p.get('epoch', 0)}/{p['epochs']}" if p.get("epochs") else ""
         if p.get("members"):
             progress = f"member {p.get('member', '?')}/{p['members']} {progress}"
-        colour = {"succeeded": "green", "failed": "red", "cancelled": "red"}.get(
-            job["status"], "cyan"
-        )
+        colour = {
+            JobStatus.SUCCEEDED: "green",
+            JobStatus.FAILED: "red",
+            JobStatus.CANCELLED: "red",
+        }.get(job["status"], "cyan")
         table.add_row(
             job["id"][:8],
             job["ticker"],

@@ -5,11 +5,25 @@ from __future__ import annotations
 from enum import IntEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from platformdirs import user_data_dir
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from models.config import TrainingConfig
+
+ENV_PREFIX = "TICKERCAST_"
+S = TypeVar("S", bound=BaseSettings)
+# A request's own volatility_window has TrainingConfig's bounds; so does the service's default.
+_VOLATILITY_WINDOW = TrainingConfig.model_fields["volatility_window"]
 
 
 def available_cores() -> int:
@@ -33,6 +47,10 @@ def default_data_dir() -> Path:
     return Path(user_data_dir("tickercast", appauthor=False))
 
 
+# Characters an API key needs at least.
+MIN_KEY_LENGTH = 16
+
+
 class Scope(IntEnum):
     """What an API key may do; each scope includes the ones below it."""
 
@@ -44,7 +62,7 @@ class Scope(IntEnum):
 class ApiKey(BaseModel):
     """One accepted key and its scope; the secret is never printed or logged."""
 
-    secret: SecretStr = Field(min_length=16)
+    secret: SecretStr = Field(min_length=MIN_KEY_LENGTH)
     scope: Scope = Scope.ADMIN
 
     @classmethod
@@ -53,13 +71,20 @@ class ApiKey(BaseModel):
         secret, _, scope = text.strip().rpartition(":") if ":" in text else (text, "", "admin")
         if scope.upper() not in Scope.__members__:
             raise ValueError(f"API key scope must be read, write or admin (got {scope!r})")
-        return cls(secret=SecretStr(secret.strip()), scope=Scope[scope.upper()])
+        secret = secret.strip()
+        if len(secret) < MIN_KEY_LENGTH:
+            # Said here, without the secret: pydantic's own words count "items".
+            raise ValueError(
+                f"each key needs at least {MIN_KEY_LENGTH} characters before its :scope "
+                f"(one has {len(secret)})"
+            )
+        return cls(secret=SecretStr(secret), scope=Scope[scope.upper()])
 
 
 class Settings(BaseSettings):
     """Every knob of the service; each field is `TICKERCAST_<NAME>` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="TICKERCAST_", env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
 
     data_dir: Path = Field(default_factory=default_data_dir)
     # Empty means a SQLite file `tickercast.db` under data_dir.
@@ -134,8 +159,9 @@ class Settings(BaseSettings):
     # so that what it serves is never worse than a formula; false: serve the latest version.
     baseline_champion: bool = True
     # Trading days of daily log returns whose volatility scales the prediction intervals, for
-    # requests that do not name their own `volatility_window`.
-    volatility_window: int = Field(default=60, ge=5, le=500)
+    # requests that do not name their own `volatility_window` (TrainingConfig's default and
+    # bounds).
+    volatility_window: Annotated[int, *_VOLATILITY_WINDOW.metadata] = _VOLATILITY_WINDOW.default
 
     # The scheduler (`tickercast scheduler`): how often it looks (seconds), the backoff of a
     # ticker whose refresh failed (doubling from the first to the most, seconds), and when a
@@ -216,9 +242,9 @@ class Settings(BaseSettings):
     def _heartbeat_within_timeout(self) -> Settings:
         if self.heartbeat_interval_seconds * 2 > self.heartbeat_timeout_seconds:
             raise ValueError(
-                f"heartbeat_interval_seconds ({self.heartbeat_interval_seconds}) must be at most "
-                f"half of heartbeat_timeout_seconds ({self.heartbeat_timeout_seconds}), or live "
-                "jobs would be taken for dead"
+                f"{ENV_PREFIX}HEARTBEAT_INTERVAL_SECONDS ({self.heartbeat_interval_seconds}) must "
+                f"be at most half of {ENV_PREFIX}HEARTBEAT_TIMEOUT_SECONDS "
+                f"({self.heartbeat_timeout_seconds}), or live jobs would be taken for dead"
             )
         return self
 
@@ -248,7 +274,7 @@ class Settings(BaseSettings):
 class ClientSettings(BaseSettings):
     """What the client commands (`tickercast train/forecast/models/jobs`) read."""
 
-    model_config = SettingsConfigDict(env_prefix="TICKERCAST_", env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
 
     # The service the client commands talk to (overridden by --url).
     url: str = "http://127.0.0.1:8000"
@@ -256,7 +282,41 @@ class ClientSettings(BaseSettings):
     api_key: SecretStr | None = None
 
 
+class SettingsError(ValueError):
+    """A TICKERCAST_ variable the service cannot use: `message` names each, in one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _explain(exc: ValidationError) -> str:
+    """One line naming every variable that is wrong and what it needs (never a secret)."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        loc = [str(p) for p in error.get("loc", ())]
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if not loc:  # a rule across variables: its message names them
+            parts.append(message)
+            continue
+        name = f"{ENV_PREFIX}{loc[0].upper()}"
+        value = error.get("input")
+        secret = "KEY" in name or isinstance(value, SecretStr)
+        if not secret and isinstance(value, str | int | float) and repr(value) not in message:
+            message = f"{message} (got {value!r})"
+        parts.append(f"{name}: {message}")
+    return "; ".join(dict.fromkeys(parts))
+
+
+def load(kind: type[S]) -> S:
+    """Read settings of `kind` from the environment; SettingsError names what is wrong."""
+    try:
+        return kind()
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc)) from None
+
+
 @lru_cache
 def get_settings() -> Settings:
-    """Settings read once per process."""
-    return Settings()
+    """Settings read once per process; SettingsError names a variable that is wrong."""
+    return load(Settings)

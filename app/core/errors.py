@@ -70,20 +70,28 @@ class Conflict(TickercastError):
     status, code = 409, "conflict"
 
 
-class PayloadTooLarge(TickercastError):
-    status, code = 413, "payload_too_large"
-
-
 class TooManyRequests(TickercastError):
     """429: a rate limit; `Retry-After` says when to come back."""
 
     status, code = 429, "rate_limited"
 
 
+# Seconds a client is asked to wait before trying again after a 503.
+RETRY_AFTER_SECONDS = 5
+
+
 class ServiceUnavailable(TickercastError):
-    """503: the database (or Redis) is busy or unreachable; it is worth trying again."""
+    """503: the database (or Redis) is busy or unreachable; it is worth trying again.
+
+    Answered with `Retry-After: RETRY_AFTER_SECONDS` unless the raiser says otherwise.
+    """
 
     status, code = 503, "unavailable"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(
+            message, headers={"Retry-After": str(RETRY_AFTER_SECONDS), **(headers or {})}
+        )
 
 
 class PriceSourceError(TickercastError):

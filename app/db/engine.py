@@ -109,8 +109,7 @@ def take_write_turn(session: Session) -> None:
         return
     if not _SQLITE_WRITE_TURN.acquire(timeout=SQLITE_BUSY_TIMEOUT):
         raise ServiceUnavailable(
-            "Other writes to the database took too long; nothing was changed. Try again.",
-            headers={"Retry-After": "5"},
+            "Other writes to the database took too long; nothing was changed. Try again."
         )
     session.info[_TURN_KEY] = True
     try:

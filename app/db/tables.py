@@ -26,6 +26,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from app.jobs.status import ACTIVE
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -106,7 +108,7 @@ class PriceBar(Base):
 
 
 # A job is active while queued or running; one request has at most one active job.
-_ACTIVE_JOB = text("status IN ('queued', 'running')")
+_ACTIVE_JOB = text(f"status IN ({', '.join(repr(str(s)) for s in sorted(ACTIVE))})")
 
 
 class TrainingJob(Base):

@@ -133,6 +133,10 @@ class BacktestReport:
     coverage: dict[str, Any]
     windows: list[dict[str, Any]]
 
+    def csv(self) -> str:
+        """The windows as CSV, one line per window and step (Accept: text/csv)."""
+        return to_csv(self.windows, self.levels)
+
 
 def report(session: Session, *, ticker: str, version: int, levels: list[int]) -> BacktestReport:
     """Everything GET /models/{ticker}/versions/{v}/backtest answers."""

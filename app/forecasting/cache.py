@@ -1,5 +1,5 @@
 """Forecast answers computed once: the response bytes per request, tagged with the ticker's
-serving token they were computed under (app/registry/serving_state.py).
+serving token they were computed under (app/db/serving_state.py).
 
 The key is everything a request says: ticker, version or alias (or neither: the champion,
 else the latest version), horizon (or none: the version's own) and the sorted levels. The

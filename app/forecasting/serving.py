@@ -9,25 +9,47 @@ these functions in a worker thread, one hop per request however many tickers it 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from http import HTTPStatus
 
 from sqlalchemy.orm import Session
 
 from app.core.errors import TickercastError
+from app.db import serving_state
 from app.db.engine import get_engine, session_scope
 from app.forecasting import service
 from app.forecasting.cache import Answer, ForecastCache, ForecastRequest, Refusal
 from app.forecasting.predictors import PredictorCache
-from app.observability.logs import REQUEST_ID
-from app.registry import serving_state
-from app.schemas.errors import ErrorOut
-from app.schemas.forecast import ForecastOut
+from app.schemas.accuracy import Accuracy
+from app.schemas.errors import error_out
+from app.schemas.forecast import ForecastOut, PointOut
+from models.config import ModelType
+
+
+def forecast_out(fc: service.Forecast) -> ForecastOut:
+    """A forecast as GET /forecast answers it (the schema knows nothing of the service)."""
+    row = fc.selection.row
+    return ForecastOut(
+        ticker=fc.ticker,
+        model_version=row.version,
+        model_type=row.model_type,
+        baseline=ModelType(row.model_type).is_baseline,
+        target=row.target,
+        trained_at=row.created_at,
+        alias=fc.selection.alias,
+        champion=fc.selection.is_champion,
+        warning=" ".join(fc.warnings) or None,
+        data_as_of=fc.data_as_of,
+        last_close=fc.last_close,
+        horizon=len(fc.points),
+        calendar=row.calendar,
+        accuracy=Accuracy.from_metrics(row.metrics),
+        points=[PointOut.model_validate(p) for p in fc.points],
+    )
 
 
 def render(fc: service.Forecast) -> bytes:
     """A forecast's JSON, as GET /forecast answers it (pydantic's serializer, straight to
     bytes: measured faster than orjson over model_dump(), see BENCHMARKS.md)."""
-    return ForecastOut.__pydantic_serializer__.to_json(ForecastOut.from_forecast(fc))
+    return ForecastOut.__pydantic_serializer__.to_json(forecast_out(fc))
 
 
 def _compute(session: Session, request: ForecastRequest, predictors: PredictorCache) -> Answer:
@@ -73,18 +95,7 @@ def forecast_json(
 
 
 def _error_json(refusal: Refusal) -> bytes:
-    request_id = REQUEST_ID.get()
-    return (
-        ErrorOut(
-            status=refusal.status,
-            code=refusal.code,
-            title=HTTPStatus(refusal.status).phrase,
-            detail=refusal.message,
-            request_id=None if request_id == "-" else request_id,
-        )
-        .model_dump_json()
-        .encode()
-    )
+    return error_out(refusal.status, refusal.code, refusal.message).model_dump_json().encode()
 
 
 def forecast_batch_json(

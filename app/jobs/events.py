@@ -149,3 +149,12 @@ async def follow(
             # A database restart: keep the stream (and its keep-alives), read again later;
             # `current` stays as it was, so nothing is sent meanwhile.
             log.warning("job %s: could not read its row for the event stream: %s", job_id, exc)
+
+
+async def watch(
+    database_url: str, job_id: str, *, poll_seconds: float, stop: anyio.Event
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """GET /jobs/{id}/events: the job is read once now (JobNotFound for an unknown one, before
+    any event is promised), then followed as `follow` does."""
+    first = await anyio.to_thread.run_sync(read_snapshot, database_url, job_id)
+    return follow(database_url, job_id, poll_seconds=poll_seconds, stop=stop, first=first)

@@ -18,7 +18,7 @@ from app.db.engine import session_scope
 from app.db.tables import utcnow
 from app.jobs import outcomes
 from app.jobs import service as jobs
-from app.jobs.periodic import Periodic
+from app.jobs.periodic import Periodic, supervisor_lock
 
 log = logging.getLogger("tickercast.janitor")
 # Queued jobs checked against the queue per sweep.
@@ -56,7 +56,7 @@ class Janitor:
             settings.janitor_interval_seconds,
             self.sweep,
             log,
-            host_lock=settings.data_dir / "job-supervisor.lock",
+            host_lock=supervisor_lock(settings),
         )
 
     def start(self) -> None:

@@ -21,7 +21,7 @@ from app.db.engine import session_scope
 from app.db.tables import utcnow
 from app.jobs import outcomes
 from app.jobs import service as jobs
-from app.jobs.periodic import Periodic
+from app.jobs.periodic import Periodic, supervisor_lock
 from app.jobs.status import JobStatus
 
 log = logging.getLogger("tickercast.dispatcher")
@@ -36,8 +36,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump(exclude={"api_keys"}).items():
         env[f"TICKERCAST_{name.upper()}"] = str(value)
     env["TICKERCAST_DATABASE_URL"] = settings.resolved_database_url()
-    # TensorFlow's C++ start-up chatter is noise in the job logs.
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env
 
 
@@ -53,7 +51,7 @@ def pid_alive(pid: int) -> bool:
 
 
 @dataclass(frozen=True)
-class RunningJob:
+class RunningRow:
     """What the dispatcher needs of a running job's row, read in one short session."""
 
     id: str
@@ -77,7 +75,6 @@ class LocalDispatcher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.url = settings.resolved_database_url()
-        self.host = socket.gethostname()
         self.children: dict[str, _Child] = {}
         self.log_dir = settings.data_dir / "logs"
         self._thread = Periodic(
@@ -85,7 +82,7 @@ class LocalDispatcher:
             settings.dispatch_interval_seconds,
             self.tick,
             log,
-            host_lock=settings.data_dir / "job-supervisor.lock",
+            host_lock=supervisor_lock(settings),
         )
 
     def start(self) -> None:
@@ -114,7 +111,7 @@ class LocalDispatcher:
                 continue
             death = outcomes.Death(
                 outcomes.Cause.CRASHED,
-                f"{self.host}:{child.process.pid}",
+                jobs.process_name(child.process.pid),
                 outcomes.exit_description(returncode=code),
             )
             # A runner that recorded its result has already moved the job out of `running`.
@@ -135,12 +132,14 @@ class LocalDispatcher:
                     self._settle(job.id, death, attempts=job.attempts, log_path=child.log_path)
                 continue
             # Not ours: started by an earlier run of the service, or by another instance.
-            host, _, pid = (job.worker or "").rpartition(":")
-            if host == self.host and pid.isdigit() and pid_alive(int(pid)):
+            host, pid = jobs.split_process_name(job.worker)
+            here = host == socket.gethostname()
+            if here and pid is not None and pid_alive(pid):
                 continue
-            if pid == "?" and job.started_at and now - job.started_at < SPAWN_GRACE:
+            unstarted = (job.worker or "").endswith(f":{jobs.NO_PID}")
+            if unstarted and job.started_at and now - job.started_at < SPAWN_GRACE:
                 continue  # claimed by another instance that is spawning its process now
-            if host == self.host:
+            if here:
                 how = "is gone: the service or machine restarted while it ran"
             elif self._heartbeat_stale(job.heartbeat_at, now):
                 how = outcomes.silent_for(self.settings)
@@ -149,10 +148,10 @@ class LocalDispatcher:
             death = outcomes.Death(outcomes.Cause.LOST, job.worker or "?", how)
             self._settle(job.id, death, attempts=job.attempts)
 
-    def _running(self) -> list[RunningJob]:
+    def _running(self) -> list[RunningRow]:
         with session_scope(self.url) as session:
             return [
-                RunningJob(j.id, j.worker, j.attempts, j.started_at, j.heartbeat_at)
+                RunningRow(j.id, j.worker, j.attempts, j.started_at, j.heartbeat_at)
                 for j in jobs.running_jobs(session, backend=BACKEND)
             ]
 
@@ -193,7 +192,9 @@ class LocalDispatcher:
             candidates = jobs.next_queued(session, backend=BACKEND, limit=max(free, 0))
         for job_id in candidates:
             with session_scope(self.url) as session:
-                if not jobs.claim(session, job_id=job_id, worker=f"{self.host}:?", pid=None):
+                if not jobs.claim(
+                    session, job_id=job_id, worker=jobs.unstarted_process_name(), pid=None
+                ):
                     continue
             self._spawn(job_id)
 
@@ -221,5 +222,5 @@ class LocalDispatcher:
         self.children[job_id] = _Child(process=process, log_path=log_path, log_file=log_file)
         with session_scope(self.url) as session:
             jobs.set_pid(session, job_id=job_id, pid=process.pid)
-            jobs.set_worker(session, job_id=job_id, worker=f"{self.host}:{process.pid}")
+            jobs.set_worker(session, job_id=job_id, worker=jobs.process_name(process.pid))
         log.info("job %s started in process %d", job_id, process.pid)

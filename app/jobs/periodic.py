@@ -9,6 +9,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from app.core.config import Settings
+
+
+def supervisor_lock(settings: Settings) -> Path:
+    """The host lock of the job supervisor (the local dispatcher or the rq janitor): one
+    process per data directory supervises, however many API processes serve."""
+    return settings.data_dir / "job-supervisor.lock"
+
 
 class Periodic:
     """Calls `tick` every `interval` seconds (at once after wake()) until stopped."""

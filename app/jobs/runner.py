@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings, get_settings
+from app.core.config import Settings, SettingsError, get_settings
 from app.core.errors import TickercastError
 from app.db import outages
 from app.db.engine import session_scope
@@ -36,7 +35,7 @@ log = logging.getLogger("tickercast.runner")
 
 def worker_name() -> str:
     """host:pid of this process, stored with the job."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return jobs.process_name()
 
 
 class RunningJob:
@@ -141,7 +140,7 @@ def _claim(
         else:
             # Claimed for us by the local dispatcher, which started this process.
             jobs.set_pid(session, job_id=job_id, pid=os.getpid())
-            if job.worker == f"{socket.gethostname()}:?":
+            if job.worker == jobs.unstarted_process_name():
                 # The dispatcher's write of this process's name was lost (a database outage):
                 # named here, or the job would not be ours to register at the end.
                 jobs.set_worker(session, job_id=job_id, worker=worker_name())
@@ -166,7 +165,7 @@ def _run(job: RunningJob, ticker: str, spec: TrainingSpec, settings: Settings) -
         train_and_register(ticker, spec, settings=settings, job=job, job_id=job.job_id)
     except TrainingCancelled:
         job.ended(JobStatus.CANCELLED, message="Cancelled.")
-    except TickercastError as exc:  # no prices, a range without bars, a timeout: said plainly
+    except TickercastError as exc:  # no prices, too few bars, a parity failure: said plainly
         job.ended(JobStatus.FAILED, error=exc.message)
     except ModelError as exc:  # too few bars, a divergence, a parity failure: said by models
         job.ended(JobStatus.FAILED, error=str(exc))
@@ -222,7 +221,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        status = run_job(args.job_id, get_settings())
+        settings = get_settings()
+    except SettingsError as exc:
+        print(f"python -m app.jobs.runner: error: {exc.message}", file=sys.stderr)
+        return 2
+    try:
+        status = run_job(args.job_id, settings)
     except outages.DatabaseOutage as exc:
         # Not even the failure could be written: the dispatcher records it from the exit code.
         log.error("job %s: %s", args.job_id, exc.message)

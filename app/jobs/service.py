@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import socket
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -13,12 +15,34 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.core.config import Settings
 from app.core.errors import Conflict, InvalidInput, JobNotFound
 from app.db.tables import IdempotencyKey, TrainingJob, utcnow
 from app.jobs.status import ACTIVE, FINISHED, JobStatus
+from app.training.checks import check_request
+from app.training.spec import TrainingSpec
 from app.webhooks import outbox
 
 QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
+# The pid part of a process name while the process is not started yet.
+NO_PID = "?"
+
+
+def process_name(pid: int | None = None) -> str:
+    """`host:pid` of a process on this machine (this one by default; `host:?` for None):
+    what the job row's `worker` and the scheduler's lease hold."""
+    return f"{socket.gethostname()}:{os.getpid() if pid is None else pid}"
+
+
+def unstarted_process_name() -> str:
+    """`host:?`: a job claimed on this machine whose process is being started."""
+    return f"{socket.gethostname()}:{NO_PID}"
+
+
+def split_process_name(name: str | None) -> tuple[str, int | None]:
+    """The host and pid of a `host:pid` name (pid None when unknown or not a number)."""
+    host, _, pid = (name or "").rpartition(":")
+    return host, int(pid) if pid.isdigit() else None
 
 
 def config_hash(ticker: str, config: dict[str, Any]) -> str:
@@ -47,6 +71,28 @@ class Idempotency:
 
     caller: str
     key: str
+
+
+def queue_training(
+    session: Session,
+    *,
+    ticker: str,
+    spec: TrainingSpec,
+    settings: Settings,
+    backend: str,
+    idempotency: Idempotency | None = None,
+) -> tuple[TrainingJob, bool]:
+    """The training flow's way in (POST /train, the scheduler's retraining): the checks that
+    need the registry, the bars or the settings (app/training/checks.py), then the job.
+
+    The one place job plumbing meets what training asks: a job over the limits, a missing
+    parent or a search budget the timeout cannot hold is refused now, not as a failed job.
+    """
+    check_request(session, ticker=ticker, spec=spec, settings=settings)
+    config = spec.job_config(volatility_window=settings.volatility_window)
+    return create_job(
+        session, ticker=ticker, config=config, backend=backend, idempotency=idempotency
+    )
 
 
 def create_job(

@@ -29,6 +29,7 @@ from app.core.config import Settings
 from app.core.errors import TickercastError
 from app.db.engine import session_scope
 from app.jobs import outcomes, runner
+from app.jobs import service as jobs
 from app.jobs.rq_backend import redis_connection, training_queue
 
 log = logging.getLogger("tickercast.worker")
@@ -76,7 +77,7 @@ def horse_death(
     settings: Settings,
 ) -> outcomes.Death:
     """What became of a work-horse that did not exit cleanly."""
-    process = f"{socket.gethostname()}:{pid or '?'}"
+    process = jobs.process_name(pid) if pid else jobs.unstarted_process_name()
     how = outcomes.exit_description(wait_status=wait_status)
     started = started_at.replace(tzinfo=dt.UTC) if started_at is not None else None
     if outcomes.is_overdue(started, settings, dt.datetime.now(dt.UTC)):
@@ -123,8 +124,6 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    # TensorFlow's C++ start-up chatter (read by the horses when they import it) is noise.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     worked = False
     pause = FIRST_RECONNECT
     while True:

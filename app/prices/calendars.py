@@ -173,8 +173,11 @@ _TIMEZONES: dict[str, str] = {
 }
 
 
-def calendar_for_exchange(yahoo_exchange: str | None, timezone: str | None) -> str:
-    """The exchange_calendars name for Yahoo's exchange code, else its time zone, else XNYS."""
+def calendar_for_exchange(
+    yahoo_exchange: str | None, timezone: str | None, default: str = DEFAULT_CALENDAR
+) -> str:
+    """The exchange_calendars name for Yahoo's exchange code, else its time zone, else
+    `default` (TICKERCAST_DEFAULT_CALENDAR, XNYS unless set)."""
     if yahoo_exchange:
         name = _YAHOO_EXCHANGES.get(yahoo_exchange.strip().upper())
         if name is not None:
@@ -183,7 +186,7 @@ def calendar_for_exchange(yahoo_exchange: str | None, timezone: str | None) -> s
         name = _TIMEZONES.get(timezone.strip())
         if name is not None:
             return name
-    return DEFAULT_CALENDAR
+    return default
 
 
 # ~60 calendars exist; a bound keeps a typo-spamming caller from growing the cache.

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from app.core.errors import CsvFormatError
-from app.schemas.common import FIRST_DAY, LAST_DAY
+from app.core.types import FIRST_DAY, LAST_DAY
 
 PRICE_COLUMNS: list[str] = ["open", "high", "low", "close", "adj_close", "volume"]
 # Prices that must be finite and > 0 on every bar.
@@ -231,11 +231,3 @@ def parse_price_csv_lines(text: str | bytes) -> tuple[pd.DataFrame, dict[dt.date
     )
     # Users paste and concatenate exports, so rows may come in any order.
     return frame.sort_index(kind="stable"), line_of
-
-
-def _format_number(value: float, *, volume: bool = False) -> str:
-    if math.isnan(value):
-        return ""
-    if volume and value.is_integer():
-        return str(int(value))
-    return repr(float(value))  # shortest text that reads back to the same float

@@ -9,6 +9,7 @@ from importlib import resources
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from app.core.config import Settings
 from app.core.errors import (
     Conflict,
     CsvFormatError,
@@ -16,13 +17,13 @@ from app.core.errors import (
     PriceSourceError,
     TickerNotFound,
 )
+from app.core.types import range_problem
 from app.jobs.service import jobs_running_on
 from app.observability.metrics import PRICE_SOURCE_ERRORS
 from app.prices import store
 from app.prices.checks import Implausible, implausible_bars
 from app.prices.csv_format import parse_price_csv_lines
-from app.prices.sources import PriceSource
-from app.schemas.webhooks import PricesRefreshedData
+from app.prices.sources import PriceSource, configured_source
 from app.webhooks import outbox
 
 SAMPLE_TICKER = "^GSPC"
@@ -112,12 +113,17 @@ def import_csv(
     return _summary(session, ticker, frame, odd)
 
 
+def _check_range(start: dt.date | None, end: dt.date | None) -> None:
+    problem = range_problem(start, end)
+    if problem is not None:
+        raise InvalidInput(f"{problem}.")
+
+
 def read_bars(
     session: Session, *, ticker: str, start: dt.date | None, end: dt.date | None
 ) -> tuple[str, pd.DataFrame]:
     """A ticker's calendar and its stored bars in [start, end]; TickerNotFound if unknown."""
-    if start is not None and end is not None and start > end:
-        raise InvalidInput(f"start ({start}) must not be after end ({end}).")
+    _check_range(start, end)
     info = store.get_ticker(session, ticker=ticker)
     if info is None:
         raise TickerNotFound(ticker)
@@ -128,8 +134,7 @@ def delete_bars(
     session: Session, *, ticker: str, start: dt.date | None, end: dt.date | None
 ) -> DeleteSummary:
     """Remove a range of a ticker's bars; refused while a job trains on the ticker."""
-    if start is not None and end is not None and start > end:
-        raise InvalidInput(f"start ({start}) must not be after end ({end}).")
+    _check_range(start, end)
     info = store.get_ticker(session, ticker=ticker)
     if info is None:
         raise TickerNotFound(ticker)
@@ -207,12 +212,14 @@ def refresh(
         last=after[1],
         stored_rows=after[2],
     )
-    outbox.prices_refreshed(session, data=PricesRefreshedData(**asdict(summary)))
+    outbox.prices_refreshed(session, summary=asdict(summary))
     return summary
 
 
-def refresh_now(session: Session, *, ticker: str, source: PriceSource | None) -> RefreshSummary:
-    """POST /prices/{ticker}/refresh: a refresh asked for by a user."""
+def refresh_now(session: Session, *, ticker: str, settings: Settings) -> RefreshSummary:
+    """POST /prices/{ticker}/refresh: a refresh asked for by a user, from the configured
+    source (TICKERCAST_PRICE_SOURCE)."""
+    source = configured_source(settings)
     if source is None:
         raise Conflict(
             "No price source is configured (TICKERCAST_PRICE_SOURCE=none): import bars with "

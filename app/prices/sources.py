@@ -197,9 +197,12 @@ class YFinanceSource:
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], dt.datetime] | None = None,
         timeout_seconds: float = 10.0,
+        default_calendar: str = calendars.DEFAULT_CALENDAR,
     ) -> None:
-        """Retry rate limits max_retries times, sleeping backoff_seconds * 2**attempt."""
+        """Retry rate limits max_retries times, sleeping backoff_seconds * 2**attempt; a
+        ticker whose exchange and time zone Yahoo leaves unnamed trades on default_calendar."""
         self.max_retries = max_retries
+        self.default_calendar = default_calendar
         self.backoff_seconds = backoff_seconds  # seconds before the first retry
         self.timeout_seconds = timeout_seconds  # per HTTP request of the chart API
         self._sleep = sleep
@@ -231,7 +234,7 @@ class YFinanceSource:
         last = end or now.date() + dt.timedelta(days=1)
         raw, exchange, timezone = self._history(symbol, first, last + dt.timedelta(days=1))
 
-        calendar = calendars.calendar_for_exchange(exchange, timezone)
+        calendar = calendars.calendar_for_exchange(exchange, timezone, self.default_calendar)
         timezone = timezone or calendars.calendar_timezone(calendar)
         frame = _clean(_yahoo_frame(raw, timezone))
         frame = _drop_unfinished(frame, calendar, timezone, now.to_pydatetime())
@@ -298,6 +301,8 @@ def configured_source(settings: Settings) -> PriceSource | None:
         # yfinance caches time zones and cookies on disk; keep them with our own data.
         yf.set_tz_cache_location(str(settings.data_dir / "yfinance-cache"))
         return YFinanceSource(
-            max_retries=settings.source_retries, backoff_seconds=settings.source_backoff_seconds
+            max_retries=settings.source_retries,
+            backoff_seconds=settings.source_backoff_seconds,
+            default_calendar=settings.default_calendar,
         )
     return None

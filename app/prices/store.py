@@ -10,10 +10,10 @@ import pandas as pd
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from app.db import serving_state
 from app.db.engine import take_write_turn, upsert_into
 from app.db.tables import PriceBar, TickerInfo, utcnow
 from app.prices.csv_format import PRICE_COLUMNS
-from app.registry import serving_state
 from models.numbers import finite_or_none
 
 # Rows per executemany: bounds the parameters held at once.

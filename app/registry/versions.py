@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session
 
 from app.core.errors import ModelNotFound
+from app.db import serving_state
 from app.db.engine import upsert_into
 from app.db.tables import ModelAlias, ModelVersion, RegistryLock, utcnow
-from app.registry import serving_state
 from app.webhooks import outbox
 from models.config import ModelType
 
@@ -51,10 +51,6 @@ class NewVersion:
     def with_metrics(self, metrics: dict[str, Any]) -> NewVersion:
         """The same version with other metrics (the gate adds its decision)."""
         return replace(self, metrics=metrics)
-
-
-def _without_blobs() -> tuple[Any, ...]:
-    return (defer(ModelVersion.keras_model), defer(ModelVersion.onnx_model))
 
 
 def register_version(session: Session, *, new: NewVersion) -> ModelVersion:
@@ -107,16 +103,12 @@ def register_version(session: Session, *, new: NewVersion) -> ModelVersion:
     )
 
 
-def get_version(
-    session: Session, *, ticker: str, version: int, blobs: bool = False
-) -> ModelVersion:
-    """One version of a ticker's model, or ModelNotFound."""
-    query = select(ModelVersion).where(
-        ModelVersion.ticker == ticker, ModelVersion.version == version
+def get_version(session: Session, *, ticker: str, version: int) -> ModelVersion:
+    """One version of a ticker's model (its blobs deferred, as the mapping says), or
+    ModelNotFound."""
+    row = session.scalar(
+        select(ModelVersion).where(ModelVersion.ticker == ticker, ModelVersion.version == version)
     )
-    if not blobs:
-        query = query.options(*_without_blobs())
-    row = session.scalar(query)
     if row is None:
         known = list_version_numbers(session, ticker=ticker)
         hint = f"known versions: {known}" if known else "no versions are registered for it"
@@ -124,17 +116,14 @@ def get_version(
     return row
 
 
-def latest_ready(session: Session, *, ticker: str, blobs: bool = False) -> ModelVersion:
+def latest_ready(session: Session, *, ticker: str) -> ModelVersion:
     """The newest ready version of a ticker's model, or ModelNotFound."""
-    query = (
+    row = session.scalar(
         select(ModelVersion)
         .where(ModelVersion.ticker == ticker, ModelVersion.status == READY)
         .order_by(ModelVersion.version.desc())
         .limit(1)
     )
-    if not blobs:
-        query = query.options(*_without_blobs())
-    row = session.scalar(query)
     if row is None:
         raise ModelNotFound(
             f"No trained model for ticker {ticker!r}. Start one with "
@@ -155,7 +144,6 @@ def latest_network(session: Session, *, ticker: str) -> ModelVersion | None:
         )
         .order_by(ModelVersion.version.desc())
         .limit(1)
-        .options(*_without_blobs())
     )
 
 
@@ -177,7 +165,6 @@ def list_versions(session: Session, *, ticker: str) -> list[ModelVersion]:
             select(ModelVersion)
             .where(ModelVersion.ticker == ticker)
             .order_by(ModelVersion.version.desc())
-            .options(*_without_blobs())
         )
     )
     if not rows:
@@ -205,7 +192,6 @@ def list_latest_per_ticker(
             .order_by(ModelVersion.ticker)
             .limit(limit)
             .offset(offset)
-            .options(*_without_blobs())
         )
     )
 
@@ -258,7 +244,6 @@ def resolve_alias(session: Session, *, ticker: str, alias: str) -> ModelVersion 
         select(ModelVersion)
         .join(ModelAlias, ModelAlias.model_version_id == ModelVersion.id)
         .where(ModelAlias.ticker == ticker, ModelAlias.alias == alias)
-        .options(*_without_blobs())
     )
 
 
@@ -270,7 +255,6 @@ def champions(session: Session) -> list[ModelVersion]:
             .join(ModelAlias, ModelAlias.model_version_id == ModelVersion.id)
             .where(ModelAlias.alias == CHAMPION)
             .order_by(ModelVersion.ticker)
-            .options(*_without_blobs())
         )
     )
 
@@ -290,7 +274,9 @@ def aliases_by_version(session: Session, *, ticker: str) -> dict[int, list[str]]
 
 
 def delete_alias(session: Session, *, ticker: str, alias: str) -> None:
-    """Remove an alias, or ModelNotFound when it is not set."""
+    """Remove an alias under the ticker's registry lock (as the gate and move_alias take it),
+    or ModelNotFound when it is not set."""
+    lock_ticker(session, ticker=ticker)
     before = resolve_alias(session, ticker=ticker, alias=alias) if alias == CHAMPION else None
     result = session.execute(
         delete(ModelAlias).where(ModelAlias.ticker == ticker, ModelAlias.alias == alias)
@@ -346,3 +332,11 @@ def lineage(session: Session, *, row: ModelVersion) -> list[Ancestor]:
             break
         ticker, version = parent.parent_ticker, parent.parent_version
     return chain
+
+
+def version_with_lineage(
+    session: Session, *, ticker: str, version: int
+) -> tuple[ModelVersion, list[Ancestor]]:
+    """GET /models/{ticker}/versions/{version}: the version and its lineage, nearest first."""
+    row = get_version(session, ticker=ticker, version=version)
+    return row, lineage(session, row=row)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import socket
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
@@ -30,6 +28,8 @@ from app.prices import store
 from app.prices.calendars import last_closed_session, sessions_between
 from app.prices.sources import PriceSource, configured_source
 from app.registry import versions
+from app.training.gate import PromoteMode
+from app.training.spec import TrainingSpec
 
 log = logging.getLogger("tickercast.scheduler")
 LEASE = "scheduler"
@@ -43,11 +43,12 @@ class Tick:
     refreshed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     retrained: dict[str, str] = field(default_factory=dict)  # ticker: why
+    refused: dict[str, str] = field(default_factory=dict)  # ticker: what the checks said
 
 
 def me() -> str:
     """This scheduler's name in the lease: host:pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return jobs.process_name()
 
 
 def take_lease(session: Session, *, holder: str, now: dt.datetime, seconds: float) -> bool:
@@ -169,12 +170,22 @@ class Scheduler:
                 why = self._why_retrain(session, row, now)
                 if why is None:
                     continue
-                job, created = jobs.create_job(
-                    session,
-                    ticker=row.ticker,
-                    config={**row.config, "promote": "auto", "start": None, "end": None},
-                    backend=self.backend.name,
+                # The champion's own configuration, checked as POST /train checks a request.
+                spec = TrainingSpec.from_stored(
+                    {**row.config, "promote": PromoteMode.AUTO, "start": None, "end": None}
                 )
+                try:
+                    job, created = jobs.queue_training(
+                        session,
+                        ticker=row.ticker,
+                        spec=spec,
+                        settings=self.settings,
+                        backend=self.backend.name,
+                    )
+                except TickercastError as exc:  # over today's limits, say: left be, and said
+                    log.warning("%s: retraining refused: %s", row.ticker, exc.message)
+                    done.refused[row.ticker] = exc.message
+                    continue
                 if created:
                     jobs.set_message(session, job_id=job.id, message=f"Scheduled retraining: {why}")
                     done.retrained[row.ticker] = why

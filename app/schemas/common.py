@@ -2,41 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import Path, Query
 from pydantic import AfterValidator, Field, StringConstraints
 
+from app.core.types import TICKER_PATTERN, TICKER_RULE, upper
 from models.intervals import CALIBRATED_LEVELS
 
-# Bounds on numbers in paths and queries: a version or an offset past these is no real one
-# (PostgreSQL's integer ends at 2**31 - 1).
-MAX_VERSION = 2**31 - 1
+# Bounds on offsets in queries: past this is no real page.
 MAX_OFFSET = 1_000_000
-# Dates the service can hold (pandas' Timestamp ends in 2262).
-FIRST_DAY = dt.date(1900, 1, 1)
-LAST_DAY = dt.date(2199, 12, 31)
-Day = Annotated[dt.date, Field(ge=FIRST_DAY, le=LAST_DAY)]
 
-TICKER_PATTERN = r"^[A-Za-z0-9.^=\-]{1,15}$"
-TICKER_RULE = "1-15 characters of letters, digits and .^=-"
-
-
-def _upper(value: str) -> str:
-    return value.upper()
-
-
-# Tickers are stored upper-case, as Yahoo writes them (brk-b and BRK-B are one ticker).
-Ticker = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, pattern=TICKER_PATTERN),
-    AfterValidator(_upper),
-]
 TickerPath = Annotated[
     str,
     Path(pattern=TICKER_PATTERN, description=f"Ticker symbol: {TICKER_RULE}, e.g. ^GSPC"),
-    AfterValidator(_upper),
+    AfterValidator(upper),
 ]
 
 ALIAS_PATTERN = r"^[a-z][a-z0-9_\-]{0,63}$"

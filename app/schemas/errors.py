@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from pydantic import BaseModel, Field
+
+from app.observability.logs import REQUEST_ID
 
 
 class FieldError(BaseModel):
@@ -41,3 +45,18 @@ class ErrorOut(BaseModel):
             ]
         }
     }
+
+
+def error_out(
+    status: int, code: str, detail: str, *, errors: list[FieldError] | None = None
+) -> ErrorOut:
+    """The error answer for this request: the status's phrase as title, the request's id."""
+    request_id = REQUEST_ID.get()
+    return ErrorOut(
+        status=status,
+        code=code,
+        title=HTTPStatus(status).phrase,
+        detail=detail,
+        errors=errors or [],
+        request_id=None if request_id == "-" else request_id,
+    )

@@ -8,11 +8,11 @@ from typing import cast
 from annotated_types import Le
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.forecasting.service import Forecast
+from app.core.types import Ticker
 from app.schemas.accuracy import Accuracy
-from app.schemas.common import Level, Ticker
+from app.schemas.common import Level
 from app.schemas.errors import ErrorOut
-from models.config import ModelType, TrainingConfig
+from models.config import TrainingConfig
 
 # The longest horizon any version can be trained for, so the longest a request may ask.
 MAX_HORIZON = next(
@@ -63,28 +63,6 @@ class ForecastOut(BaseModel):
     calendar: str
     accuracy: Accuracy
     points: list[PointOut]
-
-    @classmethod
-    def from_forecast(cls, fc: Forecast) -> ForecastOut:
-        """Render a forecast."""
-        row = fc.selection.row
-        return cls(
-            ticker=fc.ticker,
-            model_version=row.version,
-            model_type=row.model_type,
-            baseline=ModelType(row.model_type).is_baseline,
-            target=row.target,
-            trained_at=row.created_at,
-            alias=fc.selection.alias,
-            champion=fc.selection.is_champion,
-            warning=" ".join(fc.warnings) or None,
-            data_as_of=fc.data_as_of,
-            last_close=fc.last_close,
-            horizon=len(fc.points),
-            calendar=row.calendar,
-            accuracy=Accuracy.from_metrics(row.metrics),
-            points=[PointOut.model_validate(p) for p in fc.points],
-        )
 
 
 class ForecastBatchRequest(BaseModel):

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.core.types import Ticker
 from app.jobs.status import JobStatus
-from app.schemas.common import Ticker
 from app.training.spec import TrainingSpec
 
 
@@ -16,15 +16,6 @@ class TrainRequest(TrainingSpec):
     """What to train; everything but `ticker` has a default. Bounds come from TrainingConfig."""
 
     ticker: Ticker = Field(strict=False)
-
-    def job_config(self, *, volatility_window: int) -> dict[str, Any]:
-        """The JSON config stored with the job (everything but the ticker).
-
-        `volatility_window` is the service's default for a request that names none.
-        """
-        if "volatility_window" not in self.model_fields_set:
-            return {**self.to_job_config(), "volatility_window": volatility_window}
-        return self.to_job_config()
 
 
 class JobProgress(BaseModel):

@@ -353,7 +353,8 @@ def train_and_register(
     """The whole flow for one job; None when the job was cancelled or taken over at the end.
 
     Raises what a step raises (no prices, too few bars, a parity failure, a cancel): the job
-    layer turns it into the job's outcome.
+    layer turns it into the job's outcome, knowing them only as models/errors.py's ModelError
+    and TrainingCancelled (no TensorFlow needed to tell them).
     """
     job.progress(stage="loading prices")
     started = time.perf_counter()

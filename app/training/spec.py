@@ -3,9 +3,11 @@ an optional hyperparameter search and an optional parent to warm-start from."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.schemas.common import MAX_VERSION, Day, Ticker
+from app.core.types import MAX_VERSION, Day, Ticker, range_problem
 from app.training.gate import PromoteMode
 from models.config import TrainingConfig
 from models.search_space import SearchSpec
@@ -47,8 +49,9 @@ class TrainingSpec(TrainingConfig):
 
     @model_validator(mode="after")
     def _start_before_end(self) -> TrainingSpec:
-        if self.start is not None and self.end is not None and self.start >= self.end:
-            raise ValueError(f"start ({self.start}) must be before end ({self.end})")
+        problem = range_problem(self.start, self.end)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     @model_validator(mode="after")
@@ -81,6 +84,12 @@ class TrainingSpec(TrainingConfig):
         """The model's part alone: what models.train needs and the version records."""
         return TrainingConfig.from_stored(self.model_dump(mode="json"))
 
-    def to_job_config(self) -> dict[str, object]:
-        """The JSON stored with the job."""
-        return self.model_dump(mode="json", include=set(TrainingSpec.model_fields))
+    def job_config(self, *, volatility_window: int) -> dict[str, Any]:
+        """The JSON config stored with the job (everything but the ticker).
+
+        `volatility_window` is the service's default for a spec that names none.
+        """
+        config = self.model_dump(mode="json", include=set(TrainingSpec.model_fields))
+        if "volatility_window" not in self.model_fields_set:
+            config["volatility_window"] = volatility_window
+        return config

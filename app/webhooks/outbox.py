@@ -113,6 +113,7 @@ def champion_changed(
     )
 
 
-def prices_refreshed(session: Session, *, data: PricesRefreshedData) -> None:
-    """prices.refreshed after bars from the price source were stored."""
-    emit(session, event=EventType.PRICES_REFRESHED, data=data)
+def prices_refreshed(session: Session, *, summary: dict[str, Any]) -> None:
+    """prices.refreshed after bars from the price source were stored: the refresh's summary
+    (the payload schema is built here, so the prices domain never imports the API's schemas)."""
+    emit(session, event=EventType.PRICES_REFRESHED, data=PricesRefreshedData(**summary))

@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import SQLITE_ONLY
 
+
+@SQLITE_ONLY  # dialect-independent
 def test_without_a_champion_the_latest_version_is_served_with_a_warning(
     client: TestClient, register_tiny: Callable[..., Any]
 ) -> None:
@@ -26,6 +29,7 @@ def test_without_a_champion_the_latest_version_is_served_with_a_warning(
     assert body["accuracy"]["backtest_windows"] == test["n_windows"]
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_intervals_bracket_every_point_and_widen_with_the_level(
     client: TestClient, register_tiny: Callable[..., Any]
 ) -> None:
@@ -76,6 +80,7 @@ def test_aliases_are_moved_and_removed_by_hand(
     assert client.get("/forecast/^GSPC").json()["champion"] is False
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_alias_errors_name_the_problem(
     client: TestClient, register_tiny: Callable[..., Any]
 ) -> None:

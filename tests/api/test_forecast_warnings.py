@@ -8,9 +8,12 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from tests.conftest import SQLITE_ONLY
+
 DRIFT_WORDS = "drift (the last close grown at the training data's mean daily log return)"
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_a_version_losing_to_a_baseline_names_it_and_its_steps(
     client: TestClient, register_tiny: Callable[..., Any]
 ) -> None:
@@ -26,6 +29,7 @@ def test_a_version_losing_to_a_baseline_names_it_and_its_steps(
     assert "on its backtest of 750 windows" in warning
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_no_champion_and_a_latest_that_did_not_earn_it_says_why_once(
     client: TestClient, register_tiny: Callable[..., Any]
 ) -> None:
@@ -47,6 +51,7 @@ def decision_losses(warning: str) -> list[str]:
     return [n for n in ("naive (the last close)", DRIFT_WORDS) if f"worse than {n}" in warning]
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_a_latest_that_earned_it_but_was_trained_with_never_is_not_called_unearned(
     client: TestClient, register_tiny: Callable[..., Any], winning_result: Any
 ) -> None:
@@ -58,6 +63,7 @@ def test_a_latest_that_earned_it_but_was_trained_with_never_is_not_called_unearn
     assert "MAE is worse than" not in body["warning"]
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_an_earned_champion_carries_no_warning(
     client: TestClient, register_tiny: Callable[..., Any], winning_result: Any
 ) -> None:
@@ -68,6 +74,7 @@ def test_an_earned_champion_carries_no_warning(
     assert body["warning"] is None
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_a_forced_or_hand_moved_champion_still_warns(
     client: TestClient, register_tiny: Callable[..., Any]
 ) -> None:
@@ -82,6 +89,7 @@ def test_a_forced_or_hand_moved_champion_still_warns(
     assert moved["champion"] is True and "Version 2's MAE is worse than" in moved["warning"]
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_intervals_far_from_their_level_on_the_backtest_are_called_out(
     client: TestClient, session: Any, register_tiny: Callable[..., Any]
 ) -> None:

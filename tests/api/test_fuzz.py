@@ -30,6 +30,9 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.conftest import SAMPLE_CSV
 
+# Schemathesis: every operation of the schema, a few hundred requests.
+pytestmark = pytest.mark.fuzz
+
 # Cases per operation and generation mode: ~30 operations x 2 modes x this, about a minute.
 EXAMPLES = 40
 KEY = "fuzz-admin-key-0123456789"

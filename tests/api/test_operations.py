@@ -19,6 +19,7 @@ from app.core.config import Settings
 from app.db.tables import TrainingJob
 from app.main import create_app
 from app.observability.logs import JsonFormatter, RequestIdFilter
+from tests.conftest import SQLITE_ONLY
 
 CSV = "Date,Open,High,Low,Close\n2020-01-02,10,11,9,10.5\n2020-01-03,10,11,9,10.6\n"
 
@@ -32,6 +33,7 @@ def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_every_answer_carries_a_request_id_and_an_incoming_one_is_kept(
     client: TestClient,
 ) -> None:
@@ -46,6 +48,7 @@ def test_every_answer_carries_a_request_id_and_an_incoming_one_is_kept(
     assert client.get("/no/such/route").headers["X-Request-ID"]
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_one_log_line_per_request_names_route_status_and_id(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -73,11 +76,13 @@ def test_json_log_lines_carry_the_request_id_and_the_request_fields() -> None:
     assert dt.datetime.fromisoformat(line["time"]).tzinfo is not None
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_cors_is_off_by_default(client: TestClient) -> None:
     resp = client.get("/healthz", headers={"Origin": "https://dash.example"})
     assert "access-control-allow-origin" not in resp.headers
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_cors_allows_reads_from_the_configured_origins_only(settings: Settings) -> None:
     cors = settings.model_copy(update={"cors_origins": "https://dash.example, https://b.example"})
     with TestClient(create_app(cors)) as client:
@@ -96,6 +101,7 @@ def test_cors_allows_reads_from_the_configured_origins_only(settings: Settings) 
         assert client.options("/train", headers=write).status_code == 400
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_metrics_count_requests_per_route_template(client: TestClient) -> None:
     def count() -> float:
         key = (

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from tests.conftest import SQLITE_ONLY
+
 CSV_HEADERS = {"Content-Type": "text/csv"}
 
 
@@ -38,6 +40,7 @@ def test_reimport_overwrites_by_day_without_duplicates(client: TestClient) -> No
     assert closes == [10.5, 10.9, 10.7]
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_bad_csv_is_refused_whole_with_its_line_number(client: TestClient) -> None:
     text = (
         "Date,Open,High,Low,Close,Adj Close,Volume\n"
@@ -50,6 +53,7 @@ def test_bad_csv_is_refused_whole_with_its_line_number(client: TestClient) -> No
     assert client.get("/prices/XYZ").status_code == 404
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_csv_missing_columns_names_them(client: TestClient) -> None:
     resp = client.put("/prices/XYZ", content="Date,Open\n2020-01-02,1\n", headers=CSV_HEADERS)
     assert resp.status_code == 422
@@ -57,6 +61,7 @@ def test_csv_missing_columns_names_them(client: TestClient) -> None:
     assert "Close" in detail and "line 1" in detail
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_import_requires_csv_content_type(client: TestClient) -> None:
     resp = client.put("/prices/XYZ", json={"Date": "2020-01-02"})
     assert resp.status_code == 415
@@ -72,6 +77,7 @@ def test_unknown_ticker_prices_404_tells_how_to_import(client: TestClient) -> No
     )
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_invalid_ticker_in_path_is_422(client: TestClient) -> None:
     resp = client.get("/prices/BAD$TICKER")
     assert resp.status_code == 422
@@ -79,6 +85,7 @@ def test_invalid_ticker_in_path_is_422(client: TestClient) -> None:
     assert client.get("/prices/" + "A" * 16).status_code == 422
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_start_after_end_is_422(client: TestClient) -> None:
     resp = client.get("/prices/ABC", params={"start": "2020-02-01", "end": "2020-01-01"})
     assert resp.status_code == 422
@@ -94,6 +101,7 @@ IMPLAUSIBLE = (
 )
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_implausible_bars_refuse_the_file_naming_each_line(client: TestClient) -> None:
     resp = client.put("/prices/ODD", content=IMPLAUSIBLE, headers=CSV_HEADERS)
     assert resp.status_code == 422

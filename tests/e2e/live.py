@@ -14,10 +14,8 @@ from subprocess import Popen
 import httpx
 
 from app.core.config import Settings
-from tests.conftest import SAMPLE_CSV
+from tests.conftest import SAMPLE_CSV, WAIT_SECONDS
 from tests.e2e.test_rq_scale_out import free_port, spawn, stop
-
-START_SECONDS = 60
 
 
 @dataclass
@@ -40,7 +38,7 @@ def start(
     args = ["serve", "--port", str(port), "--no-migrate", *(extra_args or [])]
     process = spawn(args, settings, log)
     service = LiveService(settings, f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + START_SECONDS
+    deadline = time.monotonic() + WAIT_SECONDS
     while True:
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"{service.url}/healthz", timeout=5).status_code == 200:

@@ -10,13 +10,16 @@ import sys
 
 import pytest
 
+from tests.conftest import WAIT_SECONDS
 from tests.e2e.live import LiveService
 
 TICKERCAST = [sys.executable, "-m", "app.cli"]
 NEXT_NYSE_SESSIONS = ["2019-01-02", "2019-01-03", "2019-01-04", "2019-01-07", "2019-01-08"]
 
 
-def run(service: LiveService, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def run(
+    service: LiveService, *args: str, timeout: float = WAIT_SECONDS
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKERCAST_")}
     env["TICKERCAST_URL"] = service.url
     return subprocess.run(

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SAMPLE_CSV, TINY_REQUEST
+from tests.conftest import SAMPLE_CSV, TINY_REQUEST, WAIT_SECONDS
 from tests.e2e.live import LiveService
 
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
@@ -34,7 +34,7 @@ def client_package(
         cwd=root,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=WAIT_SECONDS,
         # The generator formats its output with ruff, which lives beside it in the venv.
         env={"PATH": f"{GENERATOR.parent}:/usr/bin:/bin"},
     )
@@ -77,7 +77,7 @@ def test_generated_client_imports_trains_polls_forecasts_and_reads_a_typed_404(
     request = TrainRequest.from_dict({"ticker": "GSPC2", **TINY_REQUEST, "epochs": 1})
     job = api("training.train_start").sync(client=client, body=request)
     assert isinstance(job, JobOut)
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + WAIT_SECONDS
     while job.status.value not in ("succeeded", "failed", "cancelled"):
         assert time.monotonic() < deadline, job
         time.sleep(0.5)

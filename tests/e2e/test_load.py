@@ -16,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import SAMPLE_CSV
 from tests.e2e.live import running
+
+# It asserts /healthz's p99 while 20 trains run: alone, or it measures the other tests.
+pytestmark = pytest.mark.serial
 
 TICKERS = [f"LOAD{i}" for i in range(5)]
 TRAINS_PER_TICKER = 4

@@ -18,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.core.config import Settings
-from tests.conftest import TINY_REQUEST
+from tests.conftest import TINY_REQUEST, WAIT_SECONDS
 from tests.e2e.live import LiveService, running, start
 from tests.e2e.test_rq_scale_out import stop
 
@@ -88,7 +88,9 @@ def test_metrics_add_up_two_api_workers_and_logs_are_json_with_request_ids(
             return [json.loads(line) for line in lines if line.startswith("{")]
 
         wait_until(
-            lambda: any(e.get("request_id") == "trace-me" for e in logged()), 5, "a log line"
+            lambda: any(e.get("request_id") == "trace-me" for e in logged()),
+            WAIT_SECONDS,
+            "a log line",
         )
         line = next(e for e in logged() if e.get("request_id") == "trace-me")
         assert line["route"] == "/forecast/{ticker}" and line["status"] == 200
@@ -122,7 +124,7 @@ def test_a_stream_whose_client_leaves_ends_on_the_server(quiet_service: LiveServ
         first = next(resp.iter_lines())
         assert first.startswith("id: 1") or first.startswith("event: status"), first
     # The request's log line is written when the stream ends on the server.
-    wait_until(lambda: f"GET {path} 200" in quiet_service.tail(), 5, "the stream to end")
+    wait_until(lambda: f"GET {path} 200" in quiet_service.tail(), WAIT_SECONDS, "the stream to end")
 
 
 def test_open_streams_end_and_the_server_exits_on_sigterm(
@@ -138,7 +140,9 @@ def test_open_streams_end_and_the_server_exits_on_sigterm(
 
         listener = threading.Thread(target=listen, daemon=True)
         listener.start()
-        wait_until(lambda: any(line.startswith("event: status") for line in lines), 10, "open")
+        wait_until(
+            lambda: any(line.startswith("event: status") for line in lines), WAIT_SECONDS, "open"
+        )
         stopped = time.monotonic()
         os.kill(service.process.pid, signal.SIGTERM)
         service.process.wait(timeout=15)

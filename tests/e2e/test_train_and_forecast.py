@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from app.core.config import Settings
 from app.main import create_app
-from tests.conftest import TINY_REQUEST
+from tests.conftest import TINY_REQUEST, WAIT_SECONDS
 
 # Two networks: a seed ensemble end to end, through export, parity, registry and serving.
 TINY = {**TINY_REQUEST, "seed": 7, "ensemble": 2}
@@ -25,7 +25,10 @@ NEXT_NYSE_SESSIONS = ["2019-01-02", "2019-01-03", "2019-01-04", "2019-01-07", "2
 
 
 def wait_for(
-    client: TestClient, job_id: str, done: Callable[[dict[str, Any]], bool], seconds: float = 240
+    client: TestClient,
+    job_id: str,
+    done: Callable[[dict[str, Any]], bool],
+    seconds: float = WAIT_SECONDS,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while True:

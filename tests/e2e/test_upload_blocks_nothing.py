@@ -10,8 +10,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.e2e.live import running
+
+# It times /healthz during an upload: alone, or it measures the other tests.
+pytestmark = pytest.mark.serial
 
 # About 6 MB of CSV, seconds of parsing, checking and writing; from 1900-01-01, one bar a day
 # ends in 2173, before the last day the service holds.

@@ -12,7 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import WAIT_SECONDS
 from tests.e2e.live import LiveService
+
+# Chromium, through Playwright.
+pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -27,7 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 NEXT_NYSE_SESSIONS = ["2019-01-02", "2019-01-03", "2019-01-04", "2019-01-07", "2019-01-08"]
-TRAINING_SECONDS = 240
+TRAINING_SECONDS = WAIT_SECONDS
 
 
 def in_ci() -> bool:

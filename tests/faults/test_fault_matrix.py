@@ -2,7 +2,9 @@
 a Redis outage and a SIGTERM mid-request, each asserting what was lost (the goal is nothing).
 
 Kept small and fast: one-layer nets of 8 units on three years of the sample, a 1 s SQLite
-busy timeout and a few seconds of database retries. The kill -9 rows of the matrix are
+busy timeout and a few seconds of database retries. An outage lasts until the process under
+test says it met it (a retry, giving up, Redis unreachable): no fixed sleep that a slow
+machine could outrun or a fast one wait out for nothing. The kill -9 rows of the matrix are
 tests/e2e/test_train_and_forecast.py (a training process) and tests/e2e/test_rq_scale_out.py
 (a worker and its horse).
 """
@@ -31,7 +33,7 @@ from app.prices import store
 from app.registry.versions import list_versions
 from models.config import ModelType
 from tests.backing_services import POSTGRES_ENV, PostgresServer, service_url
-from tests.conftest import SAMPLE_CSV, TINY_REQUEST
+from tests.conftest import SAMPLE_CSV, TINY_REQUEST, WAIT_SECONDS
 from tests.e2e.live import LiveService, running
 from tests.e2e.test_rq_scale_out import spawn, stop
 from tests.tcp_proxy import TcpProxy, free_port
@@ -41,9 +43,10 @@ SAMPLE_ROWS = 5031
 # A fault starting at epoch 1 meets the progress write of a later epoch end, at least.
 TRAINING = {**TINY_REQUEST, "start": "2016-01-01", "epochs": 12, "patience": 12}
 RETRY_SECONDS = 4  # TICKERCAST_DB_RETRY_SECONDS of these services
-SHORT_OUTAGE = 2.5  # seconds: outlasted
-# Seconds: past the retries of a write and of the job's failure after it; nothing is written.
-LONG_OUTAGE = 2 * RETRY_SECONDS + 2
+# What a job's log says once a write met the outage and will try again (outlasted), and once
+# a write gave up (app/db/outages.py:outlast).
+RETRIED = "; trying again"
+GAVE_UP = "gave up after"
 SQL_WORDS = ("SELECT", "UPDATE", "INSERT", "[SQL", "parameters", "Traceback", "/")
 
 
@@ -56,7 +59,10 @@ def training(job: dict[str, Any]) -> bool:
 
 
 def wait_for(
-    http: httpx.Client, job_id: str, done: Callable[[dict[str, Any]], bool], seconds: float = 120
+    http: httpx.Client,
+    job_id: str,
+    done: Callable[[dict[str, Any]], bool],
+    seconds: float = WAIT_SECONDS,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while True:
@@ -97,6 +103,14 @@ def assert_unavailable(resp: httpx.Response) -> None:
 
 def job_log(service: LiveService, job_id: str) -> str:
     return (service.settings.data_dir / "logs" / f"job-{job_id}.log").read_text(errors="replace")
+
+
+def until_logged(log: Callable[[], str], words: str, seconds: float = WAIT_SECONDS) -> None:
+    """Wait until a process has written `words` to its log: the outage has been met."""
+    deadline = time.monotonic() + seconds
+    while words not in log():
+        assert time.monotonic() < deadline, f"{words!r} not logged in {seconds} s:\n{log()}"
+        time.sleep(0.1)
 
 
 # --- SQLite locked for longer than its busy timeout ---------------------------------------
@@ -151,7 +165,7 @@ def test_training_job_outlasts_a_sqlite_lock_longer_than_the_busy_timeout(
         job_id = train(http, seed=101)
         wait_for(http, job_id, training)
         with sqlite_locked(db):
-            time.sleep(SHORT_OUTAGE)
+            until_logged(lambda: job_log(sqlite_service, job_id), RETRIED)
         job = wait_for(http, job_id, finished)
     assert job["status"] == "succeeded", job
     assert job["error"] is None
@@ -170,7 +184,7 @@ def test_training_job_locked_out_past_its_retries_fails_saying_so_and_registers_
         job_id = train(http, seed=102)
         wait_for(http, job_id, training)
         with sqlite_locked(db):
-            time.sleep(LONG_OUTAGE)
+            until_logged(lambda: job_log(sqlite_service, job_id), GAVE_UP)
         job = wait_for(http, job_id, finished)
     assert job["status"] == "failed", job
     assert "locked" in job["error"] and "TICKERCAST_DB_RETRY_SECONDS" in job["error"]
@@ -247,7 +261,7 @@ def test_training_job_outlasts_a_short_postgresql_outage(
         job_id = train(http, seed=201)
         wait_for(http, job_id, training)
         with pg_proxy.outage():
-            time.sleep(SHORT_OUTAGE)
+            until_logged(lambda: job_log(pg_service, job_id), RETRIED)
         job = wait_for(http, job_id, finished)
     assert job["status"] == "succeeded", job
     assert versions(pg_service) == [job["model_version"]]
@@ -262,7 +276,7 @@ def test_training_job_through_a_long_postgresql_outage_fails_with_the_true_reaso
         job_id = train(http, seed=202)
         wait_for(http, job_id, training)
         with pg_proxy.outage():
-            time.sleep(LONG_OUTAGE)
+            until_logged(lambda: job_log(pg_service, job_id), GAVE_UP)
         job = wait_for(http, job_id, finished)
     assert job["status"] == "failed", job
     assert "unreachable" in job["error"] and "TICKERCAST_DB_RETRY_SECONDS" in job["error"]
@@ -348,7 +362,7 @@ def test_worker_outlives_redis_killed_mid_job_and_trains_the_jobs_queued_meanwhi
             # the result in Redis, which is where RQ's loop used to end and the process exit.
             done = wait_for(http, first, finished)
             assert done["status"] == "succeeded"
-            time.sleep(SHORT_OUTAGE)
+            until_logged(worker_log.read_text, "Redis is unreachable")
             redis.start()
             later = wait_for(http, second, finished)
             assert later["status"] == "succeeded"

@@ -25,6 +25,9 @@ TINY = TrainingConfig(
     lookback=10, horizon=3, layers=(4,), epochs=2, batch_size=32, seed=7, ensemble=1
 )
 
+# Each test trains real (tiny) networks.
+pytestmark = pytest.mark.training
+
 
 @pytest.fixture(scope="module")
 def epoch_reports() -> list[TrainingProgress]:

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import WAIT_SECONDS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 NUMPY_ONLY_MODULES = [
@@ -33,7 +35,11 @@ def heavy_modules_after(*imports: str) -> str:
         ]
     )
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()

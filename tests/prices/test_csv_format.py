@@ -11,8 +11,7 @@ import pytest
 from app.core.errors import CsvFormatError
 from app.prices import csv_format
 from app.prices.csv_format import PRICE_COLUMNS, parse_price_csv, validate_frame
-
-from .conftest import SAMPLE_CSV
+from tests.conftest import SAMPLE_CSV
 
 HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
 ROW_1 = "2018-12-27,2442.5,2489.100098,2397.939941,2488.830078,2488.830078,4096610000\n"

@@ -13,7 +13,10 @@ from app.jobs import service as jobs
 from app.jobs.runner import run_job
 from app.prices import store
 from app.registry import versions
-from tests.prices.conftest import FakeYahoo
+from tests.yahoo import FakeYahoo
+
+# The job trains, as a training process does.
+pytestmark = pytest.mark.training
 
 TINY = {
     "model_type": "gru",

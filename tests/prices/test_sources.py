@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -12,6 +13,7 @@ import yfinance as yf
 from curl_cffi.const import CurlECode
 from curl_cffi.requests import exceptions as curl_errors
 
+from app.core.config import Settings
 from app.core.errors import (
     InvalidInput,
     NoPriceData,
@@ -19,9 +21,8 @@ from app.core.errors import (
     RateLimited,
 )
 from app.prices.csv_format import PRICE_COLUMNS, validate_frame
-from app.prices.sources import PriceSource, YFinanceSource
-
-from .conftest import (
+from app.prices.sources import PriceSource, YFinanceSource, configured_source
+from tests.yahoo import (
     NOT_FOUND_CHART,
     FakeResponse,
     FakeSession,
@@ -343,3 +344,17 @@ def test_html_where_json_was_expected_raises_unavailable(
 
     with pytest.raises(PriceSourceUnavailable, match="may be down"):
         make_source().fetch("^GSPC", FIRST, LAST)
+
+
+def test_a_ticker_on_an_exchange_yahoo_leaves_unnamed_trades_on_the_default_calendar(
+    yahoo: FakeYahoo, tmp_path: Path
+) -> None:
+    for chart in (yahoo.chart, yahoo.tz_chart):
+        meta = chart_result(chart)["meta"]
+        # Several markets keep Chicago time: the time zone names no calendar either.
+        meta.update(exchangeName="ZZZ", fullExchangeName="ZZZ")
+        meta.update(exchangeTimezoneName="America/Chicago")
+    settings = Settings(data_dir=tmp_path, price_source="yfinance", default_calendar="XLON")
+    source = configured_source(settings)
+    assert source is not None
+    assert source.fetch("^GSPC", FIRST, LAST).calendar == "XLON"

@@ -6,6 +6,8 @@ import datetime as dt
 import threading
 
 import pytest
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.core.errors import ModelNotFound
@@ -55,9 +57,13 @@ def test_unknown_version_names_the_known_ones(session: Session) -> None:
 
 def test_blobs_are_stored_and_loaded_on_demand(session: Session) -> None:
     row = versions.register_version(session, new=new_version())
+    session.expunge_all()
+    found = versions.get_version(session, ticker="AAA", version=1)
+    # Deferred by the mapping: not read with the row, read when asked for.
+    assert {"keras_model", "onnx_model", "backtest"} <= inspect(found).unloaded
     assert versions.onnx_bytes(session, version_id=row.id) == b"onnx-bytes"
-    full = versions.get_version(session, ticker="AAA", version=1, blobs=True)
-    assert full.keras_model == b"keras-bytes"
+    assert versions.keras_bytes(session, version_id=row.id) == b"keras-bytes"
+    assert found.keras_model == b"keras-bytes"
 
 
 def test_alias_set_move_resolve_delete(session: Session) -> None:
@@ -73,6 +79,29 @@ def test_alias_set_move_resolve_delete(session: Session) -> None:
         versions.delete_alias(session, ticker="AAA", alias="champion")
     with pytest.raises(ModelNotFound):
         versions.set_alias(session, ticker="AAA", alias="champion", version=9)
+
+
+@pytest.mark.parametrize("alias_change", ["move", "delete"])
+@pytest.mark.parametrize("database_backend", ["postgresql"])  # SQLite has one lock for all
+def test_moving_or_deleting_an_alias_waits_for_the_tickers_registry_lock(
+    db_url: str, alias_change: str
+) -> None:
+    with session_scope(db_url) as s:
+        for _ in range(2):
+            versions.register_version(s, new=new_version("LCK"))
+        versions.set_alias(s, ticker="LCK", alias="champion", version=1)
+    with session_scope(db_url) as gate, session_scope(db_url) as admin:
+        versions.lock_ticker(gate, ticker="LCK")  # a champion decision under way
+        admin.execute(text("SET LOCAL lock_timeout = '100ms'"))
+        with pytest.raises(OperationalError, match="lock timeout"):
+            if alias_change == "move":
+                versions.move_alias(admin, ticker="LCK", alias="champion", version=2)
+            else:
+                versions.delete_alias(admin, ticker="LCK", alias="champion")
+        admin.rollback()
+        gate.rollback()
+    with session_scope(db_url) as s:
+        assert versions.resolve_alias(s, ticker="LCK", alias="champion").version == 1  # type: ignore[union-attr]
 
 
 def test_concurrent_registrations_get_distinct_numbers(db_url: str) -> None:

@@ -15,7 +15,7 @@ from app.registry import versions
 from app.training.gate import PromoteMode
 from app.training.pipeline import Prices, Registered, build_version, gate_and_register
 from app.training.spec import TrainingSpec
-from tests.conftest import TINY_REQUEST
+from tests.conftest import TINY_REQUEST, WAIT_SECONDS
 
 
 def register_at_once(
@@ -50,7 +50,7 @@ def register_at_once(
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=120)
+        t.join(timeout=WAIT_SECONDS)
     assert errors == []
     return done
 

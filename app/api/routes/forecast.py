@@ -11,9 +11,10 @@ from app.api import conditional
 from app.api.auth import ReadCaller
 from app.api.docs import NOT_MODIFIED, READ, errors
 from app.api.examples import FORECAST, ok
+from app.core.types import MAX_VERSION
 from app.forecasting import serving
 from app.forecasting.cache import ForecastRequest
-from app.schemas.common import MAX_VERSION, AliasName, LevelsQuery, TickerPath, levels_or_default
+from app.schemas.common import AliasName, LevelsQuery, TickerPath, levels_or_default
 from app.schemas.forecast import (
     MAX_HORIZON,
     ForecastBatchOut,

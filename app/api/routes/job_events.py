@@ -79,17 +79,19 @@ async def job_events(
     job_id: JobId, settings: SettingsDep, _caller: ReadCaller
 ) -> EventSourceResponse:
     """Stream a training job's progress as server-sent events until it ends."""
-    url = settings.resolved_database_url()
-    # Read once before answering, so that an unknown job is a plain 404, not an empty stream.
-    first = await anyio.to_thread.run_sync(events.read_snapshot, url, job_id)
     # Set by sse-starlette when uvicorn starts shutting down: the stream ends at once.
     shutdown = anyio.Event()
+    # Read once before answering, so that an unknown job is a plain 404, not an empty stream.
+    changes = await events.watch(
+        settings.resolved_database_url(),
+        job_id,
+        poll_seconds=settings.events_poll_seconds,
+        stop=shutdown,
+    )
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         sequence = 0
-        async for name, data in events.follow(
-            url, job_id, poll_seconds=settings.events_poll_seconds, stop=shutdown, first=first
-        ):
+        async for name, data in changes:
             sequence += 1
             yield ServerSentEvent(
                 data=json.dumps(data),

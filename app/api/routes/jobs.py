@@ -10,9 +10,10 @@ from app.api.auth import ReadCaller, WriteCaller
 from app.api.deps import BackendDep, SessionDep
 from app.api.docs import READ, errors
 from app.api.examples import JOB, ok
+from app.core.types import Ticker
 from app.jobs import service as jobs
 from app.jobs.status import JobStatus
-from app.schemas.common import MAX_OFFSET, Ticker
+from app.schemas.common import MAX_OFFSET
 from app.schemas.jobs import JobOut
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])

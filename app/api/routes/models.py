@@ -11,16 +11,10 @@ from app.api.auth import AdminCaller, ReadCaller
 from app.api.deps import SessionDep, SettingsDep
 from app.api.docs import NOT_MODIFIED, READ, errors
 from app.api.examples import BACKTEST, LIVE, VERSION, ok
+from app.core.types import MAX_VERSION
 from app.forecasting import backtests, live
 from app.registry import versions
-from app.schemas.common import (
-    MAX_OFFSET,
-    MAX_VERSION,
-    AliasPath,
-    LevelsQuery,
-    TickerPath,
-    levels_or_default,
-)
+from app.schemas.common import MAX_OFFSET, AliasPath, LevelsQuery, TickerPath, levels_or_default
 from app.schemas.models import (
     AliasOut,
     AliasRequest,
@@ -98,8 +92,8 @@ def get_version(
 ) -> VersionDetail:
     """One version: training config, backtest metrics against baselines, data range and hash,
     and its lineage when it was warm-started from another version."""
-    row = versions.get_version(session, ticker=ticker, version=version)
-    return VersionDetail.of(row, versions.lineage(session, row=row))
+    row, lineage = versions.version_with_lineage(session, ticker=ticker, version=version)
+    return VersionDetail.of(row, lineage)
 
 
 @router.get(
@@ -147,9 +141,7 @@ def get_backtest(
     report = backtests.report(session, ticker=ticker, version=version, levels=levels)
     tagged = conditional.headers(etag, settings, vary="Accept")
     if csv:
-        return Response(
-            backtests.to_csv(report.windows, levels), media_type="text/csv", headers=tagged
-        )
+        return Response(report.csv(), media_type="text/csv", headers=tagged)
     response.headers.update(tagged)
     return BacktestOut.model_validate(report)
 

@@ -13,9 +13,9 @@ from app.api.docs import READ, WRITE, errors
 from app.api.examples import ok
 from app.api.ratelimit import limited
 from app.core.errors import InvalidInput, TickercastError
+from app.core.types import Day
 from app.prices import service
-from app.prices.sources import configured_source
-from app.schemas.common import Day, TickerPath
+from app.schemas.common import TickerPath
 from app.schemas.prices import BarOut, DeleteOut, ImportOut, PricesOut, RefreshOut
 from models.numbers import finite_or_none
 
@@ -146,7 +146,7 @@ def refresh_prices(
 ) -> RefreshOut:
     """Fetch the bars since the newest stored one from the price source (yfinance) and store
     them; forecasts move forward at once (their `data_as_of` shows it)."""
-    summary = service.refresh_now(session, ticker=ticker, source=configured_source(settings))
+    summary = service.refresh_now(session, ticker=ticker, settings=settings)
     return RefreshOut.model_validate(summary)
 
 

@@ -14,7 +14,6 @@ from app.api.examples import ok
 from app.api.ratelimit import limited
 from app.jobs import service as jobs
 from app.schemas.jobs import JobOut, TrainRequest
-from app.training.checks import check_request
 
 router = APIRouter(tags=["training"])
 
@@ -90,11 +89,11 @@ def start_training(
     """
     # A job over the limits, a missing parent (404), one of another architecture or a search
     # budget the job timeout cannot hold (422) are refused now rather than as a failed job.
-    check_request(session, ticker=body.ticker, spec=body, settings=settings)
-    job, created = jobs.create_job(
+    job, created = jobs.queue_training(
         session,
         ticker=body.ticker,
-        config=body.job_config(volatility_window=settings.volatility_window),
+        spec=body,
+        settings=settings,
         backend=backend.name,
         idempotency=jobs.Idempotency(caller.id, idempotency_key) if idempotency_key else None,
     )

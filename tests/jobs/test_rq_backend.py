@@ -76,6 +76,7 @@ def test_submitting_again_leaves_one_entry_and_pending_tells_lost_ids(
     assert pending_ids(backend.queue, [job_id, "never-submitted"]) == {job_id}
 
 
+@pytest.mark.live  # a `tickercast worker --burst` process
 def test_worker_trains_neither_a_cancelled_job_nor_one_running_elsewhere(
     backend: RqBackend, rq_settings: Settings
 ) -> None:

@@ -145,5 +145,5 @@ def test_heartbeat_thread_keeps_a_job_busy_between_epochs_alive(
 
 
 def test_settings_refuse_a_heartbeat_interval_near_the_timeout() -> None:
-    with pytest.raises(ValidationError, match="at most half of heartbeat_timeout_seconds"):
+    with pytest.raises(ValidationError, match="at most half of TICKERCAST_HEARTBEAT_TIMEOUT"):
         Settings(heartbeat_timeout_seconds=10, heartbeat_interval_seconds=6)

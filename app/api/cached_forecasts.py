@@ -26,15 +26,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.api import conditional
 from app.api.auth import identify
 from app.core.config import Settings
+from app.core.types import MAX_VERSION, TICKER_PATTERN
+from app.db import serving_state
 from app.db.engine import get_engine
 from app.forecasting.cache import ForecastCache, ForecastRequest
-from app.registry import serving_state
-from app.schemas.common import (
-    ALIAS_PATTERN,
-    MAX_VERSION,
-    TICKER_PATTERN,
-    levels_or_default,
-)
+from app.schemas.common import ALIAS_PATTERN, levels_or_default
 from app.schemas.forecast import MAX_HORIZON
 from models.intervals import CALIBRATED_LEVELS
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
@@ -12,6 +13,9 @@ from app.prices.service import import_csv
 from app.registry import versions
 from models.metrics import VersionMetrics
 from tests.conftest import SQLITE_ONLY
+
+# Each job trains, as a training process does.
+pytestmark = pytest.mark.training
 
 TINY = {
     "model_type": "gru",

@@ -5,6 +5,9 @@ transaction: bars upserted or deleted (app/prices/store.py), a version registere
 set, moved or removed (app/registry/versions.py). The token is a new random number each time,
 committed or rolled back with the write itself, so a reader in any process on any machine
 sees either the old bars and the old token or the new bars and the new token.
+
+It lives with the database layer, below the domains: prices and the registry each write it
+and the forecast flow reads it, without any of them importing another for it.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
@@ -14,6 +15,7 @@ from app.jobs.local import settings_env
 from app.jobs.runner import run_job
 from app.prices.service import import_csv
 from app.registry.versions import list_version_numbers
+from tests.conftest import SQLITE_ONLY, WAIT_SECONDS
 
 TINY = {
     "model_type": "gru",
@@ -39,6 +41,7 @@ def queue_sample_job(session: Session, db_url: str, csv_text: str) -> str:
     return queue(db_url, "^GSPC", {**TINY, "start": "2016-01-01"})
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_job_without_any_stored_prices_fails_naming_both_ways_in(
     settings: Settings, db_url: str
 ) -> None:
@@ -52,6 +55,7 @@ def test_job_without_any_stored_prices_fails_naming_both_ways_in(
         assert job.finished_at is not None
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_job_for_a_range_without_bars_fails_naming_the_stored_range(
     settings: Settings, db_url: str, session: Session, sample_csv_text: str
 ) -> None:
@@ -71,6 +75,7 @@ def test_cancelled_job_is_not_run(settings: Settings, db_url: str) -> None:
     assert run_job(job_id, settings) == "cancelled"
 
 
+@pytest.mark.training
 def test_model_failing_onnx_parity_is_not_registered_and_job_says_why(
     settings: Settings, db_url: str, session: Session, sample_csv_text: str
 ) -> None:
@@ -84,7 +89,7 @@ def test_model_failing_onnx_parity_is_not_registered_and_job_says_why(
         env=settings_env(strict),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=WAIT_SECONDS,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     with session_scope(db_url) as s:
@@ -95,6 +100,7 @@ def test_model_failing_onnx_parity_is_not_registered_and_job_says_why(
         assert list_version_numbers(s, ticker="^GSPC") == []
 
 
+@pytest.mark.training
 def test_a_worker_that_lost_its_job_registers_nothing(
     settings: Settings, db_url: str, session: Session, sample_csv_text: str
 ) -> None:
@@ -110,6 +116,7 @@ def test_a_worker_that_lost_its_job_registers_nothing(
         assert list_version_numbers(s, ticker="^GSPC") == []
 
 
+@SQLITE_ONLY  # dialect-independent
 def test_job_rechecks_the_cost_on_the_bars_it_trains_on(
     settings: Settings, db_url: str, session: Session, sample_csv_text: str
 ) -> None:

@@ -7,17 +7,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from app.db.engine import session_scope
 from app.prices import store
+from tests.conftest import WAIT_SECONDS
 
 TICKERCAST = [sys.executable, "-m", "app.cli"]
 
 
-def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TICKERCAST_DATA_DIR": str(data_dir)}
+def run(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TICKERCAST_DATA_DIR": str(data_dir), **(env or {})}
     env.pop("TICKERCAST_DATABASE_URL", None)
     return subprocess.run(
-        [*TICKERCAST, *args], env=env, capture_output=True, text=True, timeout=120
+        [*TICKERCAST, *args], env=env, capture_output=True, text=True, timeout=WAIT_SECONDS
     )
 
 
@@ -54,3 +59,46 @@ def test_missing_file_and_bad_ticker_are_clear_errors(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "no such file" in missing.stderr
     bad = run(tmp_path, "prices", "import", "BAD TICKER", str(tmp_path / "x.csv"))
     assert bad.returncode == 2 and "invalid ticker" in bad.stderr
+
+
+COMMANDS = [
+    ["serve"],
+    ["worker"],
+    ["scheduler"],
+    ["db", "upgrade"],
+    ["prices", "load-sample"],
+    ["jobs"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_a_wrong_setting_is_one_line_naming_the_variable_and_exit_2(
+    tmp_path: Path, command: list[str]
+) -> None:
+    env = {"TICKERCAST_API_KEYS": "short", "TICKERCAST_VOLATILITY_WINDOW": "2"}
+    done = run(tmp_path, *command, env=env)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("tickercast: error: TICKERCAST_")
+    assert "TICKERCAST_API_KEYS: each key needs at least 16 characters" in done.stderr
+    assert "short" not in done.stderr  # no secret is ever printed
+    assert "TICKERCAST_VOLATILITY_WINDOW: Input should be greater than or equal to 5" in (
+        done.stderr
+    )
+    assert not (tmp_path / "tickercast.db").exists()  # nothing started
+
+
+def test_a_training_process_with_a_wrong_setting_says_so_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "TICKERCAST_DATA_DIR": str(tmp_path), "TICKERCAST_MAX_ATTEMPTS": "0"}
+    done = subprocess.run(
+        [sys.executable, "-m", "app.jobs.runner", "some-job"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_SECONDS,
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        "python -m app.jobs.runner: error: TICKERCAST_MAX_ATTEMPTS: Input should be greater "
+        "than or equal to 1 (got '0')\n"
+    )

@@ -1,4 +1,5 @@
-"""Offline Yahoo: yfinance's own parser fed with a recorded chart answer, and the sample CSV."""
+"""Offline Yahoo: yfinance's own parser fed with a recorded chart answer (fixtures, loaded for
+every test by tests/conftest.py, and the fakes behind them)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 import yfinance as yf
 import yfinance.cache
@@ -18,13 +18,10 @@ from curl_cffi.requests import exceptions as curl_errors
 from yfinance.data import YfData
 from yfinance.exceptions import YFRateLimitError
 
-from app.prices.csv_format import parse_price_csv
 from app.prices.sources import YFinanceSource
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE_CSV = REPO / "app" / "data" / "GSPC.csv"
 # Yahoo's /v8/finance/chart/^GSPC body for 2018-11-26..2018-12-31 (24 daily bars).
-CHART_JSON = Path(__file__).parent / "data" / "yahoo_chart_GSPC_2018-12.json"
+CHART_JSON = Path(__file__).parent / "prices" / "data" / "yahoo_chart_GSPC_2018-12.json"
 # Yahoo's body for a symbol it does not list (HTTP 404).
 NOT_FOUND_CHART = {
     "chart": {
@@ -157,12 +154,6 @@ def make_source(sleeps: list[float]) -> Callable[..., YFinanceSource]:
         return YFinanceSource(sleep=sleeps.append, now=at_utc(now), **kwargs)
 
     return make
-
-
-@pytest.fixture(scope="session")
-def sample_frame() -> pd.DataFrame:
-    """app/data/GSPC.csv as a price frame."""
-    return parse_price_csv(SAMPLE_CSV.read_bytes())
 
 
 @dataclass
