@@ -42,7 +42,7 @@ run: sample serve
 TEST_WORKERS ?= 3
 FAST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -q
-FAST := -m "not (live or training or browser or fuzz)" --databases=sqlite
+FAST := -m "not (live or training or browser or fuzz or process)" --databases=sqlite
 
 test: install
 	$(PYTEST) -n $(TEST_WORKERS) --dist worksteal -m "not serial" $(ARGS); \

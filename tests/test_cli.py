@@ -13,6 +13,9 @@ from app.db.engine import session_scope
 from app.prices import store
 from tests.conftest import WAIT_SECONDS
 
+# Every test runs `tickercast` commands in processes of their own.
+pytestmark = pytest.mark.process
+
 TICKERCAST = [sys.executable, "-m", "app.cli"]
 
 

@@ -24,6 +24,9 @@ import pytest
 from tests.conftest import REPO, SAMPLE_CSV
 from tests.e2e.live import LiveService
 
+# A live service and Node.js.
+pytestmark = pytest.mark.live
+
 PACKAGE = REPO / "clients" / "typescript"
 COMMITTED_TYPES = PACKAGE / "src" / "schema.d.ts"
 NEXT_NYSE_SESSIONS = ["2019-01-02", "2019-01-03", "2019-01-04", "2019-01-07", "2019-01-08"]

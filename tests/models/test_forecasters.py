@@ -70,6 +70,7 @@ def test_auto_serves_the_blend_only_when_it_wins_out_of_fold_and_is_not_drift_it
     assert not choose_blend(half_right, drift, truth, BlendMode.NEVER).fit.served
 
 
+@pytest.mark.training
 def test_the_blend_is_fit_on_validation_alone_a_signal_planted_in_the_test_tail_changes_nothing(
     recent_closes: np.ndarray,
 ) -> None:
@@ -90,6 +91,7 @@ def test_the_blend_is_fit_on_validation_alone_a_signal_planted_in_the_test_tail_
     assert after.metrics.test.mae_ratio != before.metrics.test.mae_ratio
 
 
+@pytest.mark.training
 def test_a_network_version_reports_its_network_and_its_blend_on_the_same_windows(
     recent_closes: np.ndarray,
 ) -> None:

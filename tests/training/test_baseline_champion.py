@@ -100,6 +100,7 @@ def _formula(closes: np.ndarray, kind: str, train_end: int, origins: np.ndarray)
     return last * np.exp(mu * np.arange(1, 6))[None, :]
 
 
+@pytest.mark.training  # a real training process (that never loads TensorFlow)
 @pytest.mark.parametrize("kind", ["naive", "drift"])
 def test_a_baseline_version_trained_by_a_job_forecasts_its_formula_without_tensorflow(
     kind: str,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
@@ -21,6 +22,9 @@ from tests.conftest import TINY_REQUEST
 from tests.e2e.live import start
 from tests.e2e.test_rq_scale_out import free_port, stop
 from tests.webhooks.receiver import receiving
+
+# A live service, killed and started again, and receivers in their own processes.
+pytestmark = pytest.mark.live
 
 
 def cli(*args: str) -> str:
