@@ -166,6 +166,23 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_registry(args: argparse.Namespace, settings: Settings) -> int:
+    """Check every stored model blob against the SHA-256 recorded at its registration: one line
+    per damaged blob, exit status 1 if any."""
+    from app.db.engine import session_scope
+    from app.registry import versions
+
+    with session_scope(settings.resolved_database_url()) as session:
+        found = versions.verify_blobs(session)
+    for bad in found.damaged:
+        print(f"{bad.ticker} version {bad.version}: {bad.problem}")
+    print(
+        f"checked {found.checked} blob(s): "
+        + (f"{len(found.damaged)} damaged" if found.damaged else "all match their SHA-256")
+    )
+    return 1 if found.damaged else 0
+
+
 def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
     """Print the OpenAPI schema the service serves at /openapi.json (clients are generated
     from it: `make ts-types`)."""
@@ -221,6 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
     openapi = sub.add_parser("openapi", help="print the OpenAPI schema the service serves")
     openapi.add_argument("--output", type=Path, help="write it to this file instead")
     openapi.set_defaults(func=cmd_openapi)
+
+    registry = sub.add_parser("registry", help="check the stored model versions")
+    rsub = registry.add_subparsers(dest="action", required=True)
+    verify = rsub.add_parser(
+        "verify", help="check every ONNX graph and Keras model against its recorded SHA-256"
+    )
+    verify.set_defaults(func=cmd_registry)
 
     prices = sub.add_parser("prices", help="import daily prices")
     psub = prices.add_subparsers(dest="action", required=True)
