@@ -4,6 +4,7 @@ and jobs on a running service."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 from pathlib import Path
@@ -28,10 +29,11 @@ def _workers(value: str) -> int:
     return int(value)
 
 
-# How long a worker may leave uvicorn's liveness ping unanswered before it is killed and
-# replaced. uvicorn's 5 s is shorter than a spawned worker takes to import the app on a busy
-# two-core machine (measured 3-6 s at a load of 8), so workers were killed while starting, and
-# a serving one, its connections with it, while a long import held its GIL.
+# How long a live worker may leave uvicorn's liveness ping unanswered before it is killed and
+# replaced; a worker that exited is replaced at once (app/supervisor.py). uvicorn's 5 s is
+# shorter than a spawned worker takes to import the app on a busy two-core machine (measured
+# 3-6 s at a load of 8), so workers were killed while starting, and a serving one, its
+# connections with it, while a long import held its GIL.
 WORKER_HEALTHCHECK_SECONDS = 60
 
 
@@ -43,15 +45,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     multiprocess.prepare(settings.resolved_metrics_dir())
 
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     from app.db import migrate
     from app.observability.logs import log_config
+    from app.supervisor import WorkerSupervisor
 
     url = settings.resolved_database_url()
     if make_url(url).get_backend_name() == "sqlite" and not args.no_migrate:
         migrate.upgrade(url)
     host = serving_host(args.host, settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         "app.main:create_app",
         factory=True,
         host=host,
@@ -66,8 +70,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         loop="uvloop",
         http="httptools",
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        # After SIGTERM, requests in flight (event streams, slow uploads) get this long, then
+        # are cancelled: a stop is bounded whatever the clients do.
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
-    return 0
+    server = uvicorn.Server(config)
+    # uvicorn.run's own steps, with a supervisor that replaces a dead worker at once.
+    with contextlib.suppress(KeyboardInterrupt):
+        if config.workers > 1:
+            WorkerSupervisor(config, sockets=[config.bind_socket()]).run()
+        else:
+            config.load_app()
+            server.run()
+    return STARTUP_FAILURE if config.workers == 1 and not server.started else 0
 
 
 LOOPBACK = "127.0.0.1"
