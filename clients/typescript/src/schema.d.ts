@@ -689,7 +689,10 @@ export interface components {
         };
         /** AliasRequest */
         AliasRequest: {
-            /** Version */
+            /**
+             * Version
+             * @description The version the alias names
+             */
             version: number;
         };
         /**
