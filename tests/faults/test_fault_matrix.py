@@ -1,5 +1,6 @@
 """The fault matrix: real servers and processes through a locked SQLite, a PostgreSQL outage,
-a Redis outage and a SIGTERM mid-request, each asserting what was lost (the goal is nothing).
+a Redis outage, a SIGTERM mid-request or with slow clients, workers killed and a model blob
+altered in the database, each asserting what was lost (the goal is nothing).
 
 Kept small and fast: one-layer nets of 8 units on three years of the sample, a 1 s SQLite
 busy timeout and a few seconds of database retries. An outage lasts until the process under
@@ -17,6 +18,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -28,8 +30,10 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from app.core.config import Settings
 from app.core.errors import ModelNotFound
 from app.db.engine import session_scope
+from app.jobs.local import settings_env
 from app.prices import store
 from app.registry.versions import list_versions
 from models.config import ModelType
@@ -37,6 +41,7 @@ from tests.backing_services import POSTGRES_ENV, PostgresServer, service_url
 from tests.conftest import SAMPLE_CSV, TINY_REQUEST, WAIT_SECONDS
 from tests.e2e.live import LiveService, running
 from tests.e2e.test_rq_scale_out import child_pids, spawn, stop
+from tests.registry.test_blob_checksums import flip_bits
 from tests.tcp_proxy import TcpProxy, free_port
 
 CSV = {"Content-Type": "text/csv"}
@@ -521,3 +526,42 @@ def test_both_api_workers_killed_are_replaced_in_seconds(
         print("both workers killed: answering again after " + ", ".join(f"{g:.1f}" for g in gaps))
         # A replacement imports the app (3-6 s on a busy two-core machine); never the 60 s ping.
         assert max(gaps) < 30, gaps
+
+
+# --- A model blob altered in the database --------------------------------------------------
+
+
+def test_bits_flipped_in_a_served_onnx_graph_are_a_500_naming_the_version_never_numbers(
+    tmp_path: Path,
+    migrated_template: Path,
+    settings: Settings,
+    register_tiny: Callable[..., Any],
+) -> None:
+    """On each database: a live service asked for the forecast of a version whose graph was
+    altered answers a 500 that names the version and the damage, and `tickercast registry
+    verify` (a real process) names it and exits 1."""
+    row, _ = register_tiny(promote="always")
+    url = settings.resolved_database_url()
+    flip_bits(url, ticker="^GSPC", version=row.version, column="onnx_model")
+    (tmp_path / "live").mkdir()
+    with (
+        running(tmp_path / "live", migrated_template, sample=False, database_url=url) as svc,
+        httpx.Client(base_url=svc.url, timeout=60) as http,
+    ):
+        resp = http.get("/forecast/^GSPC")
+        assert resp.status_code == 500, resp.text
+        assert resp.json()["code"] == "model_corrupted"
+        assert f"Model version {row.version} of '^GSPC' is corrupted" in resp.json()["detail"]
+        assert resp.headers["x-request-id"]
+        assert http.post("/forecasts", json={"tickers": ["^GSPC"]}).status_code == 500
+        verify = subprocess.run(
+            [sys.executable, "-m", "app.cli", "registry", "verify"],
+            env=settings_env(svc.settings),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert verify.returncode == 1, verify.stdout + verify.stderr
+    lines = verify.stdout.splitlines()
+    assert lines[0].startswith(f"^GSPC version {row.version}: its ONNX graph (")
+    assert lines[-1] == "checked 2 blob(s): 1 damaged"
