@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     # Largest body of any other request (bytes): a training request or a batch of tickers
     # is a few kilobytes.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Longest wait for the next piece of a request body (seconds): a body that stops arriving
+    # is refused with 408 after it, so a slow client cannot hold a request open for ever.
+    body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     # ONNX sessions kept in memory, one per model version.
     onnx_cache_size: int = Field(default=64, ge=1)

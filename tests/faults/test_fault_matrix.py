@@ -565,3 +565,28 @@ def test_bits_flipped_in_a_served_onnx_graph_are_a_500_naming_the_version_never_
     lines = verify.stdout.splitlines()
     assert lines[0].startswith(f"^GSPC version {row.version}: its ONNX graph (")
     assert lines[-1] == "checked 2 blob(s): 1 damaged"
+
+
+def test_a_body_that_stops_arriving_is_a_408_after_the_read_timeout(
+    tmp_path: Path, migrated_template: Path
+) -> None:
+    limit = 1.0
+    with running(
+        tmp_path, migrated_template, sample=False, body_read_timeout_seconds=limit
+    ) as service:
+        port = int(service.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+            conn.sendall(
+                b"PUT /prices/STALL HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                b"Content-Length: 100000\r\n\r\nDate,Open,High"
+            )
+            started = time.monotonic()
+            answer = conn.recv(65536)
+            took = time.monotonic() - started
+            while chunk := conn.recv(65536):  # the body, then the close
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b"TICKERCAST_BODY_READ_TIMEOUT_SECONDS" in answer
+        assert took < limit + 5, took
+        print(f"stalled body: 408 after {took:.2f} s (limit {limit} s)")
+        assert httpx.get(f"{service.url}/prices/STALL").status_code == 404
