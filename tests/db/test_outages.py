@@ -123,3 +123,4 @@ def test_a_postgresql_row_lock_held_past_the_statement_timeout_is_a_503(
     assert resp.status_code == 503, resp.text
     assert resp.headers["retry-after"] and resp.headers["x-request-id"]
     assert took < 10, took
+    print(f"row lock past a 1 s statement_timeout: 503 in {took:.2f} s")
