@@ -8,6 +8,7 @@ import contextlib
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
@@ -15,6 +16,9 @@ from app.client import commands as client_commands
 from app.core.config import Settings, SettingsError, get_settings
 from app.core.errors import TickercastError
 from app.core.types import TICKER_PATTERN, TICKER_RULE
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def _ticker(value: str) -> str:
@@ -48,17 +52,33 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from uvicorn.config import STARTUP_FAILURE
 
     from app.db import migrate
-    from app.observability.logs import log_config
     from app.supervisor import WorkerSupervisor
 
     url = settings.resolved_database_url()
     if make_url(url).get_backend_name() == "sqlite" and not args.no_migrate:
         migrate.upgrade(url)
-    host = serving_host(args.host, settings)
-    config = uvicorn.Config(
+    config = serve_config(args, settings)
+    server = uvicorn.Server(config)
+    # uvicorn.run's own steps, with a supervisor that replaces a dead worker at once.
+    with contextlib.suppress(KeyboardInterrupt):
+        if config.workers > 1:
+            WorkerSupervisor(config, sockets=[config.bind_socket()]).run()
+        else:
+            config.load_app()
+            server.run()
+    return STARTUP_FAILURE if config.workers == 1 and not server.started else 0
+
+
+def serve_config(args: argparse.Namespace, settings: Settings) -> uvicorn.Config:
+    """The uvicorn configuration `tickercast serve` runs (exposed for tests)."""
+    import uvicorn
+
+    from app.observability.logs import log_config
+
+    return uvicorn.Config(
         "app.main:create_app",
         factory=True,
-        host=host,
+        host=serving_host(args.host, settings),
         port=args.port,
         log_level=settings.log_level,
         log_config=log_config(settings),
@@ -74,15 +94,6 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # are cancelled: a stop is bounded whatever the clients do.
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
-    server = uvicorn.Server(config)
-    # uvicorn.run's own steps, with a supervisor that replaces a dead worker at once.
-    with contextlib.suppress(KeyboardInterrupt):
-        if config.workers > 1:
-            WorkerSupervisor(config, sockets=[config.bind_socket()]).run()
-        else:
-            config.load_app()
-            server.run()
-    return STARTUP_FAILURE if config.workers == 1 and not server.started else 0
 
 
 LOOPBACK = "127.0.0.1"

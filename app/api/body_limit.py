@@ -46,26 +46,14 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         limit, setting = self._limit_for(scope)
-        too_large = (
-            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-            "payload_too_large",
-            f"The request body is over this route's limit of {limit} bytes ({setting}); "
-            "nothing was read past it or stored.",
-        )
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _refuse(send, *too_large)
+            await _refuse(send, *_too_large(limit, setting))
             return
         seen = 0
         body_done = False
         # Set once the body is refused: what the caller hears, whatever the app made of it.
-        refusal: tuple[HTTPStatus, str, str] | None = None
-        stalled = (
-            HTTPStatus.REQUEST_TIMEOUT,
-            "request_timeout",
-            f"The request body stopped arriving: nothing came for {self.read_timeout:g} s "
-            "(TICKERCAST_BODY_READ_TIMEOUT_SECONDS); nothing was stored. Send it again.",
-        )
+        refusal: Refusal | None = None
 
         async def counted_receive() -> Message:
             nonlocal seen, body_done, refusal
@@ -75,13 +63,13 @@ class BodyLimit:
                 with anyio.fail_after(self.read_timeout):
                     message = await receive()
             except TimeoutError:
-                refusal = stalled
+                refusal = _stalled(self.read_timeout)
                 raise BodyStalled from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 body_done = not message.get("more_body", False)
                 if seen > limit:
-                    refusal = too_large
+                    refusal = _too_large(limit, setting)
                     raise BodyTooLarge
             return message
 
@@ -98,6 +86,28 @@ class BodyLimit:
         except (BodyTooLarge, BodyStalled):
             assert refusal is not None
             await _refuse(send, *refusal)
+
+
+# A refusal: the status, the error code and the sentence a caller reads.
+Refusal = tuple[HTTPStatus, str, str]
+
+
+def _too_large(limit: int, setting: str) -> Refusal:
+    return (
+        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        "payload_too_large",
+        f"The request body is over this route's limit of {limit} bytes ({setting}); "
+        "nothing was read past it or stored.",
+    )
+
+
+def _stalled(seconds: float) -> Refusal:
+    return (
+        HTTPStatus.REQUEST_TIMEOUT,
+        "request_timeout",
+        f"The request body stopped arriving: nothing came for {seconds:g} s "
+        "(TICKERCAST_BODY_READ_TIMEOUT_SECONDS); nothing was stored. Send it again.",
+    )
 
 
 async def _refuse(send: Send, status: HTTPStatus, code: str, detail: str) -> None:
