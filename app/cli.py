@@ -4,9 +4,11 @@ and jobs on a running service."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import make_url
 
@@ -14,6 +16,9 @@ from app.client import commands as client_commands
 from app.core.config import Settings, SettingsError, get_settings
 from app.core.errors import TickercastError
 from app.core.types import TICKER_PATTERN, TICKER_RULE
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def _ticker(value: str) -> str:
@@ -28,10 +33,11 @@ def _workers(value: str) -> int:
     return int(value)
 
 
-# How long a worker may leave uvicorn's liveness ping unanswered before it is killed and
-# replaced. uvicorn's 5 s is shorter than a spawned worker takes to import the app on a busy
-# two-core machine (measured 3-6 s at a load of 8), so workers were killed while starting, and
-# a serving one, its connections with it, while a long import held its GIL.
+# How long a live worker may leave uvicorn's liveness ping unanswered before it is killed and
+# replaced; a worker that exited is replaced at once (app/supervisor.py). uvicorn's 5 s is
+# shorter than a spawned worker takes to import the app on a busy two-core machine (measured
+# 3-6 s at a load of 8), so workers were killed while starting, and a serving one, its
+# connections with it, while a long import held its GIL.
 WORKER_HEALTHCHECK_SECONDS = 60
 
 
@@ -43,18 +49,36 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     multiprocess.prepare(settings.resolved_metrics_dir())
 
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
     from app.db import migrate
-    from app.observability.logs import log_config
+    from app.supervisor import WorkerSupervisor
 
     url = settings.resolved_database_url()
     if make_url(url).get_backend_name() == "sqlite" and not args.no_migrate:
         migrate.upgrade(url)
-    host = serving_host(args.host, settings)
-    uvicorn.run(
+    config = serve_config(args, settings)
+    server = uvicorn.Server(config)
+    # uvicorn.run's own steps, with a supervisor that replaces a dead worker at once.
+    with contextlib.suppress(KeyboardInterrupt):
+        if config.workers > 1:
+            WorkerSupervisor(config, sockets=[config.bind_socket()]).run()
+        else:
+            config.load_app()
+            server.run()
+    return STARTUP_FAILURE if config.workers == 1 and not server.started else 0
+
+
+def serve_config(args: argparse.Namespace, settings: Settings) -> uvicorn.Config:
+    """The uvicorn configuration `tickercast serve` runs (exposed for tests)."""
+    import uvicorn
+
+    from app.observability.logs import log_config
+
+    return uvicorn.Config(
         "app.main:create_app",
         factory=True,
-        host=host,
+        host=serving_host(args.host, settings),
         port=args.port,
         log_level=settings.log_level,
         log_config=log_config(settings),
@@ -66,8 +90,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         loop="uvloop",
         http="httptools",
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        # After SIGTERM, requests in flight (event streams, slow uploads) get this long, then
+        # are cancelled: a stop is bounded whatever the clients do.
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
-    return 0
 
 
 LOOPBACK = "127.0.0.1"
@@ -166,6 +192,23 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_registry(args: argparse.Namespace, settings: Settings) -> int:
+    """Check every stored model blob against the SHA-256 recorded at its registration: one line
+    per damaged blob, exit status 1 if any."""
+    from app.db.engine import session_scope
+    from app.registry import versions
+
+    with session_scope(settings.resolved_database_url()) as session:
+        found = versions.verify_blobs(session)
+    for bad in found.damaged:
+        print(f"{bad.ticker} version {bad.version}: {bad.problem}")
+    print(
+        f"checked {found.checked} blob(s): "
+        + (f"{len(found.damaged)} damaged" if found.damaged else "all match their SHA-256")
+    )
+    return 1 if found.damaged else 0
+
+
 def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
     """Print the OpenAPI schema the service serves at /openapi.json (clients are generated
     from it: `make ts-types`)."""
@@ -221,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     openapi = sub.add_parser("openapi", help="print the OpenAPI schema the service serves")
     openapi.add_argument("--output", type=Path, help="write it to this file instead")
     openapi.set_defaults(func=cmd_openapi)
+
+    registry = sub.add_parser("registry", help="check the stored model versions")
+    rsub = registry.add_subparsers(dest="action", required=True)
+    verify = rsub.add_parser(
+        "verify", help="check every ONNX graph and Keras model against its recorded SHA-256"
+    )
+    verify.set_defaults(func=cmd_registry)
 
     prices = sub.add_parser("prices", help="import daily prices")
     psub = prices.add_subparsers(dest="action", required=True)

@@ -71,7 +71,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added first, so innermost: timed, logged and given its request id like any route.
     app.add_middleware(CachedForecasts, state=app.state)
     app.add_middleware(
-        BodyLimit, limit=settings.max_body_bytes, upload_limit=settings.max_upload_bytes
+        BodyLimit,
+        limit=settings.max_body_bytes,
+        upload_limit=settings.max_upload_bytes,
+        read_timeout=settings.body_read_timeout_seconds,
     )
     install_error_handlers(app)
     app.include_router(api_router)

@@ -20,6 +20,10 @@ MAX_EPOCHS = next(
     m.le for m in TrainingConfig.model_fields["epochs"].metadata if getattr(m, "le", None)
 )
 
+# Any integer of a search's space: bounded in the schema as a 32-bit integer, while each range's
+# corners are checked against TrainingConfig's own bounds (`_training_accepts_every_corner`).
+SpaceInt = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
@@ -28,9 +32,9 @@ class _Frozen(BaseModel):
 class IntRange(_Frozen):
     """Integers from low to high inclusive, every `step`."""
 
-    low: int
-    high: int
-    step: int = Field(default=1, ge=1)
+    low: SpaceInt
+    high: SpaceInt
+    step: int = Field(default=1, ge=1, le=2**31 - 1)
 
     @model_validator(mode="after")
     def _ordered(self) -> IntRange:
@@ -68,14 +72,14 @@ class SearchSpace(_Frozen):
     layers: IntRange = Field(
         default=IntRange(low=1, high=2), strict=False, description="How many stacked layers"
     )
-    units: tuple[int, ...] = Field(
+    units: tuple[SpaceInt, ...] = Field(
         default=(16, 32, 64), min_length=1, strict=False, description="Units of each layer"
     )
     dropout: FloatRange = Field(default=FloatRange(low=0.0, high=0.4), strict=False)
     learning_rate: FloatRange = Field(
         default=FloatRange(low=1e-4, high=1e-2, log=True), strict=False
     )
-    batch_size: tuple[int, ...] = Field(default=(16, 32, 64), min_length=1, strict=False)
+    batch_size: tuple[SpaceInt, ...] = Field(default=(16, 32, 64), min_length=1, strict=False)
 
     @model_validator(mode="after")
     def _networks_only(self) -> SearchSpace:

@@ -4,6 +4,7 @@ server that other tests (and other people) use."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -20,7 +21,9 @@ class TcpProxy:
     """Forwards 127.0.0.1:`port` to `target_host`:`target_port` from a thread of its own.
 
     `cut()` refuses new connections and resets the open ones, as a server or network that
-    went away would; `restore()` listens again on the same port.
+    went away would; `black_hole()` resets the open ones and accepts new ones that never get
+    an answer, as a server behind a firewall that drops packets would; `restore()` serves
+    again on the same port.
     """
 
     def __init__(self, target_host: str, target_port: int) -> None:
@@ -30,6 +33,7 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
+        self._swallow = False
 
     def start(self) -> None:
         self._thread.start()
@@ -45,8 +49,21 @@ class TcpProxy:
         asyncio.run_coroutine_threadsafe(self._cut(), self._loop).result(timeout=5)
 
     def restore(self) -> None:
-        """Listen again."""
+        """Listen again, and forward what new connections send."""
+        self._swallow = False
         asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=5)
+
+    @contextmanager
+    def black_hole(self) -> Iterator[None]:
+        """For the block: open connections reset, new ones accepted and never answered."""
+        self.cut()
+        self._swallow = True
+        asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result(timeout=5)
+        try:
+            yield
+        finally:
+            self.cut()
+            self.restore()
 
     @contextmanager
     def outage(self) -> Iterator[None]:
@@ -73,6 +90,13 @@ class TcpProxy:
         self._writers.clear()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._swallow:
+            self._writers.add(writer)
+            with contextlib.suppress(OSError):
+                while await reader.read(65536):
+                    pass  # dropped: the client waits for an answer that never comes
+            self._writers.discard(writer)
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:

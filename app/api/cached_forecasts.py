@@ -21,13 +21,15 @@ from urllib.parse import parse_qsl
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, State
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api import conditional
 from app.api.auth import identify
+from app.api.errors import database_down
 from app.core.config import Settings
 from app.core.types import MAX_VERSION, TICKER_PATTERN
-from app.db import serving_state
+from app.db import outages, serving_state
 from app.db.engine import get_engine
 from app.forecasting.cache import ForecastCache, ForecastRequest
 from app.schemas.common import ALIAS_PATTERN, levels_or_default
@@ -136,8 +138,10 @@ class CachedForecasts:
             token = serving_state.current(
                 get_engine(self.state.database_url), tickers=[request.ticker]
             )[request.ticker]
-        except Exception:  # the route reads it again and answers the outage its way
-            return None
+        except Exception as exc:
+            if outages.is_outage(exc):
+                raise  # answered here (__call__): the route would wait for the database again
+            return None  # the route reads it again and answers its way
         etag = conditional.forecast_tag(token, request)
         if conditional.matches(if_none_match, etag):
             # The tag was handed out with a 200 for this request and token: still the answer.
@@ -157,7 +161,12 @@ class CachedForecasts:
             and may_read(self.state.settings, scope)
         ):
             if_none_match = Headers(scope=scope).get("if-none-match")
-            reply = await run_in_threadpool(self._lookup, request, if_none_match)
+            try:
+                reply = await run_in_threadpool(self._lookup, request, if_none_match)
+            except Exception as exc:  # an outage: the same 503 as every route's
+                response = await database_down(Request(scope), exc)
+                await response(scope, receive, send)
+                return
             if reply is not None:
                 scope["route"] = _Route()
                 await send(reply.start(self.state.settings))

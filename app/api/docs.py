@@ -10,6 +10,7 @@ _MEANING = {
     401: "No API key was sent, and this needs one (`WWW-Authenticate` says how).",
     403: "The API key is not valid, or its scope does not allow this.",
     404: "The ticker, job, version or alias is unknown; `detail` says what to do.",
+    408: "The request body stopped arriving before it was whole; nothing was stored.",
     409: "The request conflicts with the current state (e.g. the job already finished).",
     413: "The request body is over the route's limit; nothing was stored.",
     415: "The body's Content-Type is not one this route takes.",
@@ -21,7 +22,7 @@ _MEANING = {
 
 # What any route that reads the database and takes a key may answer besides its own errors.
 READ = (401, 403, 422, 503)
-WRITE = (401, 403, 413, 422, 503)
+WRITE = (401, 403, 408, 413, 422, 503)
 
 
 # GETs with an ETag (app/api/conditional.py) answer a matching If-None-Match with this.

@@ -99,7 +99,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, exc.status_code, code, detail, headers=exc.headers)
 
 
-async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+async def database_down(request: Request, exc: Exception) -> JSONResponse:
+    """503 with Retry-After for a busy or unreachable database; any other error a 500."""
     # A busy or unreachable database is a passing condition: say so, and when to come back.
     # A statement the database refuses (a missing table) is not, and trying again won't help.
     if not outages.is_outage(exc):
@@ -128,5 +129,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
     for outage in (OperationalError, InterfaceError, PoolTimeout):
-        app.add_exception_handler(outage, _database_down)
+        app.add_exception_handler(outage, database_down)
     app.add_exception_handler(Exception, _unexpected)

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from models.config import TrainingConfig
 
@@ -129,6 +130,16 @@ class Settings(BaseSettings):
     # How long a training job keeps retrying its database writes (heartbeat, progress, its
     # result) through a busy or unreachable database before it gives up (seconds).
     db_retry_seconds: float = Field(default=60.0, ge=0)
+    # Time limits on PostgreSQL (seconds), added to its URL unless the URL sets them: how long
+    # a connect may take (libpq's connect_timeout: whole seconds; a black-holed server is a 503
+    # after this, not a hang), and how long one statement may run or wait for a lock
+    # (statement_timeout; 0: no limit). SQLite waits for another writer's lock for its busy
+    # timeout (30 s, or the URL's ?timeout=).
+    db_connect_timeout_seconds: int = Field(default=5, ge=1, le=300)
+    db_statement_timeout_seconds: float = Field(default=30.0, ge=0, le=86400)
+    # After SIGTERM, how long `tickercast serve` lets requests in flight finish (event streams
+    # and slow uploads included) before it cancels them and exits (seconds).
+    shutdown_timeout_seconds: int = Field(default=30, ge=0, le=3600)
 
     # Largest CSV upload (bytes); 50 MB is about 600k rows of yfinance CSV, more than any
     # daily history. A larger body is refused while it is read, never held whole.
@@ -136,6 +147,9 @@ class Settings(BaseSettings):
     # Largest body of any other request (bytes): a training request or a batch of tickers
     # is a few kilobytes.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Longest wait for the next piece of a request body (seconds): a body that stops arriving
+    # is refused with 408 after it, so a slow client cannot hold a request open for ever.
+    body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
     # ONNX sessions kept in memory, one per model version.
     onnx_cache_size: int = Field(default=64, ge=1)
@@ -249,9 +263,18 @@ class Settings(BaseSettings):
         return self
 
     def resolved_database_url(self) -> str:
-        """The SQLAlchemy URL, defaulting to a SQLite file under data_dir."""
+        """The SQLAlchemy URL, defaulting to a SQLite file under data_dir; a PostgreSQL URL gets
+        the connect and statement timeouts unless it names its own."""
         if self.database_url:
-            return self.database_url
+            url = make_url(self.database_url)
+            if url.get_backend_name() != "postgresql":
+                return self.database_url
+            limits = {"connect_timeout": str(self.db_connect_timeout_seconds)}
+            if self.db_statement_timeout_seconds:
+                ms = round(self.db_statement_timeout_seconds * 1000)
+                limits["options"] = f"-c statement_timeout={ms}"
+            missing = {k: v for k, v in limits.items() if k not in url.query}
+            return url.update_query_dict(missing).render_as_string(hide_password=False)
         return f"sqlite:///{self.data_dir / 'tickercast.db'}"
 
     def resolved_workers(self) -> int:

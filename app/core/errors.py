@@ -94,6 +94,15 @@ class ServiceUnavailable(TickercastError):
         )
 
 
+class ModelCorrupted(TickercastError):
+    """500: a stored model blob no longer matches the SHA-256 recorded when it was registered.
+
+    Serving it would answer with wrong numbers; the message names the version and the blob.
+    """
+
+    status, code = 500, "model_corrupted"
+
+
 class PriceSourceError(TickercastError):
     """The remote price source failed (network down, rate limited, no data)."""
 

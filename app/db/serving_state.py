@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Sequence
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.db.engine import upsert_into
@@ -54,7 +55,19 @@ def current(engine: Engine, *, tickers: Sequence[str]) -> dict[str, int]:
     a Core select and 800 us for an ORM one, on SQLite). On PostgreSQL it runs in autocommit,
     so no BEGIN and ROLLBACK travel with it.
     """
-    wanted = list(dict.fromkeys(tickers))
+    try:
+        found = _read(engine, list(dict.fromkeys(tickers)))
+    except engine.dialect.loaded_dbapi.Error as exc:
+        # The pool and a raw cursor raise the driver's own errors, which no handler knows:
+        # wrap them as SQLAlchemy would (a refused connect becomes its OperationalError), so
+        # that an outage is the same 503 here as on every other route.
+        raise DBAPIError.instance(
+            None, None, exc, engine.dialect.loaded_dbapi.Error, dialect=engine.dialect
+        ) from exc
+    return {ticker: found.get(ticker, NEVER_CHANGED) for ticker in tickers}
+
+
+def _read(engine: Engine, wanted: list[str]) -> dict[str, int]:
     mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
     sql = (
         f"SELECT ticker, token FROM {ServingState.__tablename__} "
@@ -76,4 +89,4 @@ def current(engine: Engine, *, tickers: Sequence[str]) -> dict[str, int]:
                 dbapi.autocommit = False  # type: ignore[union-attr]
     finally:
         conn.close()  # back to the pool
-    return {ticker: found.get(ticker, NEVER_CHANGED) for ticker in wanted}
+    return found

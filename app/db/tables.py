@@ -178,6 +178,10 @@ class ModelVersion(Base):
     # (naive, drift), whose forecast is a formula.
     keras_model: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     onnx_model: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    # The SHA-256 (hex) of each blob at registration, checked whenever the blob is loaded
+    # (app/registry/versions.py): a damaged blob is an error, never a forecast. None with it.
+    keras_sha256: Mapped[str | None] = mapped_column(String(64))
+    onnx_sha256: Mapped[str | None] = mapped_column(String(64))
     job_id: Mapped[str | None] = mapped_column(String(36))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Conformal interval half-widths per level and step (None for versions before backtests).

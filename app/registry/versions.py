@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.core.errors import ModelNotFound
+from app.core.errors import ModelCorrupted, ModelNotFound
 from app.db import serving_state
 from app.db.engine import upsert_into
 from app.db.tables import ModelAlias, ModelVersion, RegistryLock, utcnow
@@ -77,6 +78,8 @@ def register_version(session: Session, *, new: NewVersion) -> ModelVersion:
             library_versions=new.library_versions,
             keras_model=new.keras_model,
             onnx_model=new.onnx_model,
+            keras_sha256=blob_sha256(new.keras_model),
+            onnx_sha256=blob_sha256(new.onnx_model),
             job_id=new.job_id,
             calibration=new.calibration,
             backtest=new.backtest,
@@ -288,20 +291,100 @@ def delete_alias(session: Session, *, ticker: str, alias: str) -> None:
         outbox.champion_changed(session, ticker=ticker, version=None, previous=before.version)
 
 
+def blob_sha256(blob: bytes | None) -> str | None:
+    """The hex SHA-256 recorded for a blob at registration (None for no blob)."""
+    return None if blob is None else hashlib.sha256(blob).hexdigest()
+
+
+# The two blobs of a version: (column, its hash column, what a user reads).
+ONNX = (ModelVersion.onnx_model, ModelVersion.onnx_sha256, "ONNX graph")
+KERAS = (ModelVersion.keras_model, ModelVersion.keras_sha256, "Keras model")
+BLOBS = (ONNX, KERAS)
+
+
+def damage(blob: bytes, recorded: str | None, *, what: str) -> str | None:
+    """What is wrong with a stored blob against its recorded hash, or None when it matches."""
+    if recorded is None:
+        return f"its {what} has no SHA-256 recorded, so it cannot be trusted"
+    found = hashlib.sha256(blob).hexdigest()
+    if found == recorded:
+        return None
+    return (
+        f"its {what} ({len(blob)} bytes) does not match the SHA-256 recorded at registration "
+        f"(recorded {recorded[:12]}, found {found[:12]})"
+    )
+
+
+def _checked_blob(session: Session, *, version_id: int, kind: tuple[Any, Any, str]) -> bytes:
+    column, sha_column, what = kind
+    row = session.execute(
+        select(ModelVersion.ticker, ModelVersion.version, column, sha_column).where(
+            ModelVersion.id == version_id
+        )
+    ).one_or_none()
+    if row is None or row[2] is None:
+        raise ModelNotFound(f"Model version id {version_id} has no {what} (a baseline?).")
+    ticker, version, blob, recorded = row
+    problem = damage(blob, recorded, what=what)
+    if problem is not None:
+        raise ModelCorrupted(
+            f"Model version {version} of {ticker!r} is corrupted: {problem}. It is not served; "
+            f"point the alias at another version or retrain, and run `tickercast registry "
+            f"verify` to list every damaged version."
+        )
+    return bytes(blob)
+
+
 def onnx_bytes(session: Session, *, version_id: int) -> bytes:
-    """The ONNX graph of a version (loaded only when a session is built); a baseline has none."""
-    blob = session.scalar(select(ModelVersion.onnx_model).where(ModelVersion.id == version_id))
-    if blob is None:
-        raise ModelNotFound(f"Model version id {version_id} has no ONNX graph (a baseline?).")
-    return blob
+    """The ONNX graph of a version, checked against its SHA-256 (loaded only when a session is
+    built); a baseline has none (ModelNotFound), a damaged one is ModelCorrupted."""
+    return _checked_blob(session, version_id=version_id, kind=ONNX)
 
 
 def keras_bytes(session: Session, *, version_id: int) -> bytes:
-    """The `.keras` file of a version (the weights a warm start begins from)."""
-    blob = session.scalar(select(ModelVersion.keras_model).where(ModelVersion.id == version_id))
-    if blob is None:
-        raise ModelNotFound(f"Model version id {version_id} has no Keras weights.")
-    return blob
+    """The `.keras` file of a version (the weights a warm start begins from), checked as
+    onnx_bytes is."""
+    return _checked_blob(session, version_id=version_id, kind=KERAS)
+
+
+@dataclass(frozen=True)
+class DamagedBlob:
+    """One blob of one version that failed its check."""
+
+    ticker: str
+    version: int
+    problem: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What `tickercast registry verify` found: blobs checked and those damaged."""
+
+    checked: int
+    damaged: list[DamagedBlob]
+
+
+def verify_blobs(session: Session) -> Verification:
+    """Check every stored blob against its hash, one blob in memory at a time."""
+    checked = 0
+    damaged: list[DamagedBlob] = []
+    ids = session.scalars(
+        select(ModelVersion.id).order_by(ModelVersion.ticker, ModelVersion.version)
+    ).all()
+    for version_id in ids:
+        for column, sha_column, what in BLOBS:
+            ticker, version, blob, recorded = session.execute(
+                select(ModelVersion.ticker, ModelVersion.version, column, sha_column).where(
+                    ModelVersion.id == version_id
+                )
+            ).one()
+            if blob is None:
+                continue
+            checked += 1
+            problem = damage(blob, recorded, what=what)
+            if problem is not None:
+                damaged.append(DamagedBlob(ticker, version, problem))
+    return Verification(checked, damaged)
 
 
 # A lineage longer than this is cut short in listings (each link is one query).

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import AliasPath, BaseModel, ConfigDict, Field, field_validator
 
+from app.core.types import MAX_VERSION
 from app.schemas.accuracy import Accuracy
 from models.config import ModelType
 
@@ -115,7 +116,7 @@ class TickerModels(BaseModel):
 
 
 class AliasRequest(BaseModel):
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION, description="The version the alias names")
 
 
 class AliasOut(BaseModel):

@@ -8,12 +8,18 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from app.db.engine import session_scope
+from app.core.config import Settings
+from app.db.engine import get_engine, session_scope
 from app.db.outages import DatabaseOutage, describe, is_outage, outlast
 from app.jobs.runner import failure_reason
+from app.main import create_app
+from tests.conftest import SAMPLE_CSV
+
+CSV = {"Content-Type": "text/csv"}
 
 
 @pytest.fixture
@@ -89,3 +95,32 @@ def test_job_errors_name_the_cause_not_the_sql(db: Path) -> None:
     assert failure_reason(KeyError("/srv/secret/path")) == (
         "Training failed unexpectedly (KeyError); the job's log has the details."
     )
+
+
+@pytest.mark.parametrize("database_backend", ["postgresql"])
+def test_a_postgresql_row_lock_held_past_the_statement_timeout_is_a_503(
+    settings: Settings,
+) -> None:
+    """statement_timeout comes from the settings: a write stuck behind another transaction's
+    lock is a 503 after it, not a request that waits for as long as the lock is held."""
+    limited = settings.model_copy(update={"db_statement_timeout_seconds": 1.0})
+    url = limited.resolved_database_url()
+    assert "connect_timeout=5" in url and "statement_timeout%3D1000" in url
+    csv = SAMPLE_CSV.read_bytes()
+    with TestClient(create_app(limited)) as client:
+        assert client.put("/prices/LOCK", content=csv, headers=CSV).status_code == 200
+        holder = create_engine(settings.resolved_database_url()).connect()
+        try:
+            holder.execute(text("SELECT * FROM ticker WHERE symbol = 'LOCK' FOR UPDATE"))
+            with get_engine(url).connect() as conn:
+                assert conn.execute(text("SHOW statement_timeout")).scalar() == "1s"
+            started = time.monotonic()
+            resp = client.put("/prices/LOCK", content=csv, headers=CSV)
+            took = time.monotonic() - started
+        finally:
+            holder.rollback()
+            holder.close()
+    assert resp.status_code == 503, resp.text
+    assert resp.headers["retry-after"] and resp.headers["x-request-id"]
+    assert took < 10, took
+    print(f"row lock past a 1 s statement_timeout: 503 in {took:.2f} s")

@@ -1,5 +1,6 @@
 """The fault matrix: real servers and processes through a locked SQLite, a PostgreSQL outage,
-a Redis outage and a SIGTERM mid-request, each asserting what was lost (the goal is nothing).
+a Redis outage, a SIGTERM mid-request or with slow clients, workers killed and a model blob
+altered in the database, each asserting what was lost (the goal is nothing).
 
 Kept small and fast: one-layer nets of 8 units on three years of the sample, a 1 s SQLite
 busy timeout and a few seconds of database retries. An outage lasts until the process under
@@ -14,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -27,15 +30,18 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from app.core.config import Settings
 from app.core.errors import ModelNotFound
 from app.db.engine import session_scope
+from app.jobs.local import settings_env
 from app.prices import store
 from app.registry.versions import list_versions
 from models.config import ModelType
 from tests.backing_services import POSTGRES_ENV, PostgresServer, service_url
 from tests.conftest import SAMPLE_CSV, TINY_REQUEST, WAIT_SECONDS
 from tests.e2e.live import LiveService, running
-from tests.e2e.test_rq_scale_out import spawn, stop
+from tests.e2e.test_rq_scale_out import child_pids, spawn, stop
+from tests.registry.test_blob_checksums import flip_bits
 from tests.tcp_proxy import TcpProxy, free_port
 
 CSV = {"Content-Type": "text/csv"}
@@ -43,6 +49,7 @@ SAMPLE_ROWS = 5031
 # A fault starting at epoch 1 meets the progress write of a later epoch end, at least.
 TRAINING = {**TINY_REQUEST, "start": "2016-01-01", "epochs": 12, "patience": 12}
 RETRY_SECONDS = 4  # TICKERCAST_DB_RETRY_SECONDS of these services
+CONNECT_TIMEOUT = 2  # TICKERCAST_DB_CONNECT_TIMEOUT_SECONDS of the PostgreSQL service
 # What a job's log says once a write met the outage and will try again (outlasted), and once
 # a write gave up (app/db/outages.py:outlast).
 RETRIED = "; trying again"
@@ -92,9 +99,10 @@ def versions(service: LiveService) -> list[int]:
 
 
 def assert_unavailable(resp: httpx.Response) -> None:
-    """503, Retry-After and the one error body, naming no internals."""
+    """503, Retry-After, the request id and the one error body, naming no internals."""
     assert resp.status_code == 503, resp.text
     assert int(resp.headers["retry-after"]) > 0
+    assert resp.headers["x-request-id"]
     body = resp.json()
     assert body["code"] == "unavailable"
     assert "database is busy or unreachable" in body["detail"]
@@ -223,6 +231,7 @@ def pg_service(
             migrated_template,
             database_url=proxied,
             db_retry_seconds=RETRY_SECONDS,
+            db_connect_timeout_seconds=CONNECT_TIMEOUT,
         ) as service:
             yield service
     finally:
@@ -243,6 +252,12 @@ def test_every_data_route_answers_503_while_postgresql_is_unreachable_then_recov
             assert_unavailable(
                 http.put("/prices/DOWN", content=SAMPLE_CSV.read_bytes(), headers=CSV)
             )
+            # The forecast routes read the serving token straight from the pool's connection:
+            # its driver's error is an outage like any other.
+            forecast = http.get("/forecast/^GSPC", headers={"X-Request-ID": "outage-forecast"})
+            assert_unavailable(forecast)
+            assert forecast.headers["x-request-id"] == "outage-forecast"
+            assert_unavailable(http.post("/forecasts", json={"tickers": ["^GSPC", "AAPL"]}))
             ready = http.get("/readyz")
             assert ready.status_code == 503
             assert ready.json()["database"] == "error: the database was unreachable"
@@ -252,6 +267,29 @@ def test_every_data_route_answers_503_while_postgresql_is_unreachable_then_recov
         assert http.get("/readyz").status_code == 200
         assert http.get("/prices/DOWN").status_code == 404
         assert http.get("/jobs").json() == []
+
+
+def test_a_black_holed_postgresql_is_503_within_the_connect_timeout_not_a_hang(
+    pg_service: LiveService, pg_proxy: TcpProxy
+) -> None:
+    limit = pg_service.settings.db_connect_timeout_seconds
+    with httpx.Client(base_url=pg_service.url, timeout=60) as http:
+        assert http.get("/prices/^GSPC").status_code == 200
+        with pg_proxy.black_hole():
+            for method, path, body in (
+                ("GET", "/prices/^GSPC", None),
+                ("GET", "/forecast/^GSPC", None),
+                ("POST", "/forecasts", {"tickers": ["^GSPC"]}),
+                ("GET", "/jobs", None),
+            ):
+                started = time.monotonic()
+                resp = http.request(method, path, json=body)
+                took = time.monotonic() - started
+                assert_unavailable(resp)
+                # The connect timeout, plus a little for a busy machine; before it, 20 s.
+                assert took < limit + 3, f"{method} {path} took {took:.1f} s"
+                print(f"black hole: {method} {path} answered 503 in {took:.2f} s")
+        assert http.get("/prices/^GSPC").status_code == 200
 
 
 def test_training_job_outlasts_a_short_postgresql_outage(
@@ -322,8 +360,6 @@ class RedisServer:
 
 @contextlib.contextmanager
 def socket_to(port: int) -> Iterator[None]:
-    import socket
-
     with socket.create_connection(("127.0.0.1", port), timeout=1):
         yield
 
@@ -419,3 +455,138 @@ def test_sigterm_mid_import_lets_the_request_finish_and_stores_it_whole(
     # Either the whole file or none of it; here uvicorn lets the request finish.
     assert answer["resp"].status_code == 200, answer
     assert stored == SAMPLE_ROWS
+
+
+def test_sigterm_with_slow_clients_ends_within_the_shutdown_timeout(
+    tmp_path: Path, migrated_template: Path
+) -> None:
+    """Clients that send a body a byte at a time, or their headers never whole, cannot keep a
+    stopping service alive past TICKERCAST_SHUTDOWN_TIMEOUT_SECONDS."""
+    limit = 3
+    with running(tmp_path, migrated_template, sample=False, shutdown_timeout_seconds=limit) as svc:
+        port = int(svc.url.rsplit(":", 1)[1])
+        clients: list[socket.socket] = []
+        for i in range(50):
+            conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+            if i % 2:  # a request whose body trickles
+                conn.sendall(
+                    b"PUT /prices/SLOW HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                    b"Content-Length: 1000000\r\n\r\nDate,Open"
+                )
+            else:  # headers that never end
+                conn.sendall(b"GET /prices/SLOW HTTP/1.1\r\nHost: x\r\n")
+            clients.append(conn)
+        # The trickling requests are in the app, waiting for their bodies.
+        time.sleep(1)
+        started = time.monotonic()
+        os.kill(svc.process.pid, signal.SIGTERM)
+        svc.process.wait(timeout=120)
+        took = time.monotonic() - started
+        for conn in clients:
+            conn.close()
+        print(f"SIGTERM with 50 slow clients: exited in {took:.1f} s (limit {limit} s)")
+        # The limit, then the app's own shutdown (its threads, the dispatcher) on a busy machine.
+        assert took < limit + 10, svc.tail()
+        assert "timeout graceful shutdown exceeded" in svc.tail()
+
+
+def api_workers(parent: int) -> list[int]:
+    """The uvicorn worker processes under `tickercast serve`."""
+    return [
+        pid
+        for pid in child_pids(parent)
+        if b"multiprocessing.spawn" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def test_both_api_workers_killed_are_replaced_in_seconds(
+    tmp_path: Path, migrated_template: Path
+) -> None:
+    with running(tmp_path, migrated_template, sample=False, workers=2) as service:
+        gaps = []
+        for _ in range(3):
+            workers = api_workers(service.process.pid)
+            assert len(workers) == 2, workers
+            for pid in workers:
+                os.kill(pid, signal.SIGKILL)
+            started = time.monotonic()
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    if httpx.get(f"{service.url}/healthz", timeout=2).status_code == 200:
+                        break
+                assert time.monotonic() - started < WAIT_SECONDS
+                time.sleep(0.05)
+            gaps.append(time.monotonic() - started)
+            # Both replacements up before the next round (one answering is not both).
+            deadline = time.monotonic() + WAIT_SECONDS
+            while len(set(api_workers(service.process.pid)) - set(workers)) < 2:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        print("both workers killed: answering again after " + ", ".join(f"{g:.1f}" for g in gaps))
+        # A replacement imports the app (3-6 s on a busy two-core machine); never the 60 s ping.
+        assert max(gaps) < 30, gaps
+
+
+# --- A model blob altered in the database --------------------------------------------------
+
+
+def test_bits_flipped_in_a_served_onnx_graph_are_a_500_naming_the_version_never_numbers(
+    tmp_path: Path,
+    migrated_template: Path,
+    settings: Settings,
+    register_tiny: Callable[..., Any],
+) -> None:
+    """On each database: a live service asked for the forecast of a version whose graph was
+    altered answers a 500 that names the version and the damage, and `tickercast registry
+    verify` (a real process) names it and exits 1."""
+    row, _ = register_tiny(promote="always")
+    url = settings.resolved_database_url()
+    flip_bits(url, ticker="^GSPC", version=row.version, column="onnx_model")
+    (tmp_path / "live").mkdir()
+    with (
+        running(tmp_path / "live", migrated_template, sample=False, database_url=url) as svc,
+        httpx.Client(base_url=svc.url, timeout=60) as http,
+    ):
+        resp = http.get("/forecast/^GSPC")
+        assert resp.status_code == 500, resp.text
+        assert resp.json()["code"] == "model_corrupted"
+        assert f"Model version {row.version} of '^GSPC' is corrupted" in resp.json()["detail"]
+        assert resp.headers["x-request-id"]
+        assert http.post("/forecasts", json={"tickers": ["^GSPC"]}).status_code == 500
+        verify = subprocess.run(
+            [sys.executable, "-m", "app.cli", "registry", "verify"],
+            env=settings_env(svc.settings),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert verify.returncode == 1, verify.stdout + verify.stderr
+    lines = verify.stdout.splitlines()
+    assert lines[0].startswith(f"^GSPC version {row.version}: its ONNX graph (")
+    assert lines[-1] == "checked 2 blob(s): 1 damaged"
+
+
+def test_a_body_that_stops_arriving_is_a_408_after_the_read_timeout(
+    tmp_path: Path, migrated_template: Path
+) -> None:
+    limit = 1.0
+    with running(
+        tmp_path, migrated_template, sample=False, body_read_timeout_seconds=limit
+    ) as service:
+        port = int(service.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+            conn.sendall(
+                b"PUT /prices/STALL HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                b"Content-Length: 100000\r\n\r\nDate,Open,High"
+            )
+            started = time.monotonic()
+            answer = conn.recv(65536)
+            took = time.monotonic() - started
+            while chunk := conn.recv(65536):  # the body, then the close
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert b"TICKERCAST_BODY_READ_TIMEOUT_SECONDS" in answer
+        assert took < limit + 5, took
+        print(f"stalled body: 408 after {took:.2f} s (limit {limit} s)")
+        assert httpx.get(f"{service.url}/prices/STALL").status_code == 404

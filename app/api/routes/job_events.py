@@ -36,6 +36,79 @@ EXAMPLE = (
     '"message": "...", "error": null}\n\n'
 )
 
+
+def _fields(*names: str, nullable: tuple[str, ...] = ()) -> dict[str, object]:
+    return {
+        "type": "object",
+        "properties": {n: {} for n in names},
+        "required": [n for n in names if n not in nullable],
+    }
+
+
+# One event of the stream, as OpenAPI 3.2 describes a text/event-stream (the form FastAPI's
+# own SSE routes take): the wire fields, and the JSON object that `data` carries for each
+# kind of event (the names of app/jobs/events.py).
+EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "description": "Counts the events of this stream: 1, 2, ..."},
+        "event": {
+            "type": "string",
+            "enum": [events.STATUS, events.PROGRESS, events.VERSION, events.END],
+        },
+        "data": {
+            "type": "string",
+            "description": "One JSON object; its fields depend on `event`",
+            "contentMediaType": "application/json",
+            "contentSchema": {
+                "oneOf": [
+                    {
+                        "title": events.STATUS,
+                        **_fields(
+                            "id", "ticker", "status", "message", "error", "attempts", "worker"
+                        ),
+                    },
+                    {
+                        "title": events.PROGRESS,
+                        "type": "object",
+                        "description": "stage, epoch, epochs, loss, val_loss (member, members, "
+                        "trial, trials while they apply)",
+                    },
+                    {
+                        "title": events.VERSION,
+                        **_fields(
+                            "ticker",
+                            "version",
+                            "promoted",
+                            "decision",
+                            "skill_vs_naive",
+                            "skill_vs_drift",
+                            "coverage_80",
+                            nullable=(
+                                "promoted",
+                                "decision",
+                                "skill_vs_naive",
+                                "skill_vs_drift",
+                                "coverage_80",
+                            ),
+                        ),
+                    },
+                    {
+                        "title": events.END,
+                        **_fields("status", "model_version", "message", "error"),
+                    },
+                ]
+            },
+        },
+        "retry": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Milliseconds before a browser reconnects (first event only)",
+        },
+    },
+    "required": ["id", "event", "data"],
+}
+
 DESCRIPTION = f"""
 Server-sent events (`text/event-stream`) for one training job, so that nobody has to poll
 `GET /jobs/{{id}}`. The stream starts with the job's current state and then sends an event
@@ -69,7 +142,14 @@ starts over from the job's current state; browsers' `EventSource` reconnects aft
     responses={
         200: {
             "description": "The job's events until it ends",
-            "content": {"text/event-stream": {"schema": {"type": "string"}, "example": EXAMPLE}},
+            # `schema`: the body as a whole (text); `itemSchema`: each event in it.
+            "content": {
+                "text/event-stream": {
+                    "schema": {"type": "string"},
+                    "itemSchema": EVENT_SCHEMA,
+                    "example": EXAMPLE,
+                }
+            },
         },
         **errors(*READ, 404),
     },

@@ -689,7 +689,10 @@ export interface components {
         };
         /** AliasRequest */
         AliasRequest: {
-            /** Version */
+            /**
+             * Version
+             * @description The version the alias names
+             */
             version: number;
         };
         /**
@@ -2472,6 +2475,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The request body stopped arriving before it was whole; nothing was stored. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request body is over the route's limit; nothing was stored. */
             413: {
                 headers: {
@@ -3818,6 +3830,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The request body stopped arriving before it was whole; nothing was stored. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request body is over the route's limit; nothing was stored. */
             413: {
                 headers: {
@@ -3996,6 +4017,15 @@ export interface operations {
             };
             /** @description The API key is not valid, or its scope does not allow this. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request body stopped arriving before it was whole; nothing was stored. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4284,6 +4314,15 @@ export interface operations {
             };
             /** @description The API key is not valid, or its scope does not allow this. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request body stopped arriving before it was whole; nothing was stored. */
+            408: {
                 headers: {
                     [name: string]: unknown;
                 };
