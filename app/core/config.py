@@ -185,8 +185,12 @@ class Settings(BaseSettings):
     # (Plain strings: child processes get settings back through str() in their environment.)
     cors_origins: str = ""
     # Prometheus multiprocess files of `tickercast serve` and the training processes it
-    # spawns; empty means `<data_dir>/metrics`. Wiped when the service starts.
+    # spawns; empty means a directory in memory, off the data volume (a full data disk must not
+    # take the metrics, which are memory-mapped, down with it): under $XDG_RUNTIME_DIR, else
+    # /dev/shm, else the temporary directory (`resolved_metrics_dir`). Wiped when serve starts.
     metrics_dir: str = ""
+    # /readyz says not ready while the data directory's disk has less free than this (MB).
+    min_free_disk_mb: float = Field(default=16.0, ge=0)
     # GET /jobs/{id}/events: how often the job row is read, and the keep-alive comment.
     events_poll_seconds: float = Field(default=0.5, gt=0, le=10)  # seconds
     events_keepalive_seconds: float = Field(default=15.0, gt=0, le=300)  # seconds
@@ -263,8 +267,23 @@ class Settings(BaseSettings):
         return self.training_threads or max(available_cores() - 1, 1)
 
     def resolved_metrics_dir(self) -> Path:
-        """Where the Prometheus multiprocess files go."""
-        return Path(self.metrics_dir) if self.metrics_dir else self.data_dir / "metrics"
+        """Where the Prometheus multiprocess files go: the setting, else a directory in memory
+        named for this user and data directory (two services on one host never share one)."""
+        if self.metrics_dir:
+            return Path(self.metrics_dir)
+        import hashlib
+        import os
+        import tempfile
+
+        runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+        candidates = [Path(runtime)] if runtime else []
+        candidates += [Path("/dev/shm"), Path(tempfile.gettempdir())]
+        base = next(
+            (p for p in candidates if p.is_dir() and os.access(p, os.W_OK | os.X_OK)),
+            Path(tempfile.gettempdir()),
+        )
+        key = hashlib.sha256(str(self.data_dir.absolute()).encode()).hexdigest()[:12]
+        return base / f"tickercast-metrics-{os.getuid()}-{key}"
 
     def cors_origin_list(self) -> list[str]:
         """TICKERCAST_CORS_ORIGINS split on commas."""

@@ -33,7 +33,8 @@ export interface paths {
         };
         /**
          * Readyz
-         * @description The database answers at the migration head, and so does Redis with TICKERCAST_QUEUE=rq.
+         * @description The database answers at the migration head, so does Redis with TICKERCAST_QUEUE=rq, and
+         *     writes do not meet a full disk.
          */
         get: operations["health_ready"];
         put?: never;
@@ -1516,6 +1517,12 @@ export interface components {
              * @description Redis with TICKERCAST_QUEUE=rq: ok, or why not; null for local jobs
              */
             queue?: string | null;
+            /**
+             * Disk
+             * @description ok, or why writes fail: the data directory's disk is (nearly) full
+             * @default ok
+             */
+            disk?: string;
         };
         /** RefreshOut */
         RefreshOut: {
@@ -2501,6 +2508,15 @@ export interface operations {
             };
             /** @description The database (or the queue) is busy or unreachable; `Retry-After` says when to retry. */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A disk the service writes to is full (`detail` names it); nothing was changed. */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3863,6 +3879,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description A disk the service writes to is full (`detail` names it); nothing was changed. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
         };
     };
     prices_delete: {
@@ -4050,6 +4075,15 @@ export interface operations {
             };
             /** @description The database (or the queue) is busy or unreachable; `Retry-After` says when to retry. */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A disk the service writes to is full (`detail` names it); nothing was changed. */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4311,6 +4345,15 @@ export interface operations {
             };
             /** @description The database (or the queue) is busy or unreachable; `Retry-After` says when to retry. */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A disk the service writes to is full (`detail` names it); nothing was changed. */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
