@@ -85,6 +85,7 @@ async def _csv_bytes(request: Request) -> bytes:
                 "stored_rows": 5031,
                 "implausible": 0,
                 "implausible_examples": [],
+                "quarantined": 0,
             }
         ),
         **errors(*WRITE, 415, 429),

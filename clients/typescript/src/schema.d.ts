@@ -1197,6 +1197,12 @@ export interface components {
              * @description The first of them, by line, with what is wrong
              */
             implausible_examples?: string[];
+            /**
+             * Quarantined
+             * @description Of those, bars whose prices are beyond belief (above any listed price, or many times away from the closes beside them): stored, but no forecast, training or live score reads them (only with strict=false)
+             * @default 0
+             */
+            quarantined?: number;
         };
         /**
          * IntRange
@@ -3810,7 +3816,8 @@ export interface operations {
                      *       "last": "2018-12-31",
                      *       "stored_rows": 5031,
                      *       "implausible": 0,
-                     *       "implausible_examples": []
+                     *       "implausible_examples": [],
+                     *       "quarantined": 0
                      *     }
                      */
                     "application/json": components["schemas"]["ImportOut"];
