@@ -67,6 +67,8 @@ def running(
     shutil.copy(template, db)
     values: dict[str, object] = {
         "data_dir": data_dir,
+        # Beside the data directory, not on it (a test fills that disk) nor in /dev/shm.
+        "host_dir": str(data_dir.parent / f"{data_dir.name}-host"),
         "database_url": f"sqlite:///{db}",
         "price_source": "none",
         "embedded_dispatcher": True,

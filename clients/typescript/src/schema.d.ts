@@ -1106,7 +1106,7 @@ export interface components {
             horizon?: number | null;
             /**
              * Level
-             * @description Interval levels in percent, 1-99 (default 80 and 95)
+             * @description Interval levels in percent, 1-99 (default 80 and 95); tickers x horizon (default 60) x distinct levels must be at most 60000
              */
             level?: number[] | null;
         };
