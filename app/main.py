@@ -21,6 +21,7 @@ from app.core.config import Settings, get_settings
 from app.forecasting.cache import ForecastCache
 from app.forecasting.predictors import PredictorCache
 from app.jobs.backends import make_backend
+from app.jobs.events import JobWatch
 from app.observability import setup as observability
 from app.prices.calendars import get_calendar
 from app.webhooks.sender import WebhookSender
@@ -69,6 +70,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.predictors = PredictorCache(settings.onnx_cache_size, settings.onnx_threads)
     app.state.forecasts = ForecastCache(settings.forecast_cache_size)
     app.state.rate_limiter = RateLimiter(settings)
+    # One poller of the followed jobs per process, for every event stream (app/jobs/events.py).
+    app.state.job_watch = JobWatch(
+        settings.resolved_database_url(), poll_seconds=settings.events_poll_seconds
+    )
     app.state.import_turns = Turns(
         "CSV imports",
         size=settings.max_concurrent_imports,
