@@ -211,9 +211,9 @@ def test_open_event_streams_share_one_poller_per_process(
             if server and name:
                 per_second = (commits(server.admin, name) - before) / spent
                 line += f"; {per_second:.1f} transactions a second"
-                # 200 streams polling alone would make 400 reads a second; one poller makes 2,
+                # 200 streams polling alone made 711 transactions a second; one poller makes 2,
                 # beside the 10 job reads of this loop and the webhook loop's once a second.
-                assert per_second < 40
+                assert per_second < 100
             print(line)
             assert p99 < 1.0
     finally:
