@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -127,7 +128,7 @@ def test_the_workers_of_one_host_share_one_rate_limit(
         tmp_path, migrated_template, sample=False, workers=2, import_rate_limit="10/minute"
     ) as service:
         metrics = service.settings.resolved_metrics_dir()
-        statuses = []
+        statuses: list[int] = []
         # A new connection each, which the kernel hands to either worker, until both have
         # answered (each worker's request histogram is a file named for its pid).
         while len(statuses) < 30 or len(histogram_pids(metrics)) < 2:
@@ -182,7 +183,7 @@ def test_open_event_streams_share_one_poller_per_process(
 ) -> None:
     """200 streams of a queued job: the database is read once a round for all of them, and a
     job read stays quick (issue 19: 300 streams filled PostgreSQL's pool, job reads p99 2.15 s)."""
-    overrides: dict[str, object] = {"job_supervisor": False, "events_poll_seconds": 0.5}
+    overrides: dict[str, Any] = {"job_supervisor": False, "events_poll_seconds": 0.5}
     server = name = None
     if kind == "postgresql":
         server = request.getfixturevalue("postgres_server")
