@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,3 +200,53 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+METRICS_ON_A_FULL_DISK = """
+import os, sys
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = sys.argv[1]
+if sys.argv[2] == "service":
+    from app.observability.metrics import REQUEST_LATENCY as metric
+else:
+    from prometheus_client import Histogram
+    metric = Histogram("plain", "prometheus_client as it comes", ["method", "route", "status"])
+filler = open(os.path.join(sys.argv[1], "filler"), "wb", buffering=0)
+try:
+    while True:
+        filler.write(b"\\0" * 4096)
+except OSError:
+    pass
+for i in range(3000):  # new series: the file must grow
+    metric.labels("GET", f"/route/{i}", "200").observe(0.1)
+print("alive")
+"""
+
+
+def test_metrics_on_a_full_disk_never_kill_the_process(tmp_path: Path) -> None:
+    """prometheus_client's sparse mmap files die of SIGBUS on a full disk; the service's
+    preallocated ones keep the values in memory and go on."""
+    exits = {}
+    for kind in ("plain", "service"):
+        where = tmp_path / kind
+        where.mkdir()
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(where)],
+            capture_output=True,
+            text=True,
+        )
+        if mounted.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
+        try:
+            run = subprocess.run(
+                [sys.executable, "-c", METRICS_ON_A_FULL_DISK, str(where), kind],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        finally:
+            subprocess.run(["umount", str(where)], check=False)
+        exits[kind] = (run.returncode, run.stdout, run.stderr)
+    assert exits["plain"][0] == -signal.SIGBUS, exits["plain"]
+    code, out, err = exits["service"]
+    assert (code, out.strip()) == (0, "alive"), err
+    assert err.count("cannot") == 1, err  # said once, not once a series
