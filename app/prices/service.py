@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 
@@ -26,6 +27,7 @@ from app.prices.csv_format import parse_price_csv_lines
 from app.prices.sources import PriceSource, configured_source
 from app.webhooks import outbox
 
+log = logging.getLogger("tickercast.prices")
 SAMPLE_TICKER = "^GSPC"
 # Re-fetch a few sessions before the newest stored bar: the source may revise recent bars.
 REFRESH_OVERLAP_DAYS = 7
@@ -235,7 +237,14 @@ def refresh(
         source=result.source,
         timezone=result.timezone,
     )
-    fetched = store.upsert_bars(session, ticker=ticker, frame=result.frame)
+    # A source's bar beyond belief is quarantined as a strict=false import's is: stored, read
+    # by nothing (a bad tick from the source must not poison forecasts or live scores).
+    wild = _implausible_prices(session, ticker, result.frame, {}) if len(result.frame) else []
+    for bar in wild:
+        log.warning("%s from %s quarantined: %s", ticker, source.name, bar)
+    fetched = store.upsert_bars(
+        session, ticker=ticker, frame=result.frame, quarantined=[bar.day for bar in wild]
+    )
     store.mark_refreshed(session, ticker=ticker, at=dt.datetime.now(dt.UTC))
     after = store.bar_range(session, ticker=ticker)
     assert after is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -15,6 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.prices import store
+from app.prices.service import refresh
+from app.prices.sources import FetchResult
 
 CSV = {"Content-Type": "text/csv"}
 HEADER = "Date,Open,High,Low,Close,Adj Close,Volume\n"
@@ -128,3 +131,32 @@ def test_deleting_the_bar_a_forecast_was_made_from_rescores_live_accuracy(
     assert (rescored["recorded"], rescored["scored"]) == (1, 0)
     assert rescored["mae"] == [] and rescored["skill_vs_naive"] is None
     print("\nlive accuracy before the delete:", poisoned["mae"], "after:", rescored["mae"])
+
+
+@dataclass
+class OneBadTick:
+    """A price source whose newest bar is a thousand times over (a bad tick)."""
+
+    frame: pd.DataFrame
+    name: str = "fake"
+
+    def fetch(self, ticker: str, start: dt.date | None, end: dt.date | None) -> FetchResult:
+        return FetchResult(self.frame, "XNYS", "America/New_York", self.name)
+
+
+def test_a_bad_tick_from_the_price_source_is_quarantined(
+    client: TestClient,
+    session: Session,
+    sample_frame: pd.DataFrame,
+    register_tiny: Callable[..., Any],
+) -> None:
+    register_tiny("always")
+    keep_until(session, "2018-12-01")
+    tick = sample_frame.loc["2018-12-03":"2018-12-03"] * 1000
+    fresh = pd.concat([sample_frame.loc["2018-11-26":"2018-11-30"], tick])
+    summary = refresh(session, ticker="^GSPC", source=OneBadTick(fresh))
+    session.commit()
+    assert summary.fetched == 6
+    body = client.get("/forecast/^GSPC").json()
+    assert body["data_as_of"] == "2018-11-30"
+    assert all(1000 < p["value"] < 5000 for p in body["points"])
