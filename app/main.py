@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from app import web
 from app.api.body_limit import BodyLimit
 from app.api.cached_forecasts import CachedForecasts
+from app.api.concurrency import Turns
 from app.api.errors import install_error_handlers
 from app.api.ratelimit import RateLimiter
 from app.api.router import api_router
@@ -20,6 +21,7 @@ from app.core.config import Settings, get_settings
 from app.forecasting.cache import ForecastCache
 from app.forecasting.predictors import PredictorCache
 from app.jobs.backends import make_backend
+from app.jobs.events import JobWatch
 from app.observability import setup as observability
 from app.prices.calendars import get_calendar
 from app.webhooks.sender import WebhookSender
@@ -68,6 +70,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.predictors = PredictorCache(settings.onnx_cache_size, settings.onnx_threads)
     app.state.forecasts = ForecastCache(settings.forecast_cache_size)
     app.state.rate_limiter = RateLimiter(settings)
+    # One poller of the followed jobs per process, for every event stream (app/jobs/events.py).
+    app.state.job_watch = JobWatch(
+        settings.resolved_database_url(), poll_seconds=settings.events_poll_seconds
+    )
+    app.state.import_turns = Turns(
+        "CSV imports",
+        size=settings.max_concurrent_imports,
+        wait=settings.import_queue_seconds,
+        setting="TICKERCAST_MAX_CONCURRENT_IMPORTS",
+    )
     # Added first, so innermost: timed, logged and given its request id like any route.
     app.add_middleware(CachedForecasts, state=app.state)
     app.add_middleware(

@@ -77,6 +77,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     """Settings for one test: its own database (one run on each kind), no network, no dispatcher."""
     return Settings(
         data_dir=tmp_path,
+        host_dir=str(tmp_path / "host"),
         database_url=database_url,
         price_source="none",
         job_supervisor=False,

@@ -18,11 +18,12 @@ _MEANING = {
     429: "Rate limited; `Retry-After` says how many seconds to wait.",
     502: "The price source (Yahoo Finance) failed or has no bars; `detail` says which.",
     503: "The database (or the queue) is busy or unreachable; `Retry-After` says when to retry.",
+    507: "A disk the service writes to is full (`detail` names it); nothing was changed.",
 }
 
 # What any route that reads the database and takes a key may answer besides its own errors.
 READ = (401, 403, 422, 503)
-WRITE = (401, 403, 408, 413, 422, 503)
+WRITE = (401, 403, 408, 413, 422, 503, 507)
 
 
 # GETs with an ETag (app/api/conditional.py) answer a matching If-None-Match with this.

@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from app.core.errors import ServiceUnavailable, TickercastError
-from app.db import outages
+from app.db import disk, outages
 from app.schemas.errors import FieldError, error_out
 
 log = logging.getLogger("tickercast.errors")
@@ -99,8 +99,28 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, exc.status_code, code, detail, headers=exc.headers)
 
 
+def _disk_full(request: Request, exc: Exception) -> JSONResponse:
+    # Not a passing outage: someone must free space. One sentence naming the disk, a 507.
+    settings = request.app.state.settings
+    log.error("a write met a full disk on %s %s: %s", request.method, request.url.path, exc)
+    disk.noted()  # /readyz says not ready for a while
+    refusal = disk.refusal(settings.resolved_database_url(), settings.data_dir, exc)
+    return error_response(
+        request, refusal.status, refusal.code, refusal.message, headers=refusal.headers
+    )
+
+
+async def _os_error(request: Request, exc: Exception) -> JSONResponse:
+    if disk.is_disk_full(exc):
+        return _disk_full(request, exc)
+    return await _unexpected(request, exc)
+
+
 async def database_down(request: Request, exc: Exception) -> JSONResponse:
-    """503 with Retry-After for a busy or unreachable database; any other error a 500."""
+    """507 for a full disk; 503 with Retry-After for a busy or unreachable database; any other
+    error a 500."""
+    if disk.is_disk_full(exc):
+        return _disk_full(request, exc)
     # A busy or unreachable database is a passing condition: say so, and when to come back.
     # A statement the database refuses (a missing table) is not, and trying again won't help.
     if not outages.is_outage(exc):
@@ -130,4 +150,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     for outage in (OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(outage, database_down)
+    app.add_exception_handler(OSError, _os_error)
     app.add_exception_handler(Exception, _unexpected)

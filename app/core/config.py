@@ -199,8 +199,16 @@ class Settings(BaseSettings):
     # (Plain strings: child processes get settings back through str() in their environment.)
     cors_origins: str = ""
     # Prometheus multiprocess files of `tickercast serve` and the training processes it
-    # spawns; empty means `<data_dir>/metrics`. Wiped when the service starts.
+    # spawns; empty means a directory in memory, off the data volume (a full data disk must not
+    # take the metrics, which are memory-mapped, down with it): under $XDG_RUNTIME_DIR, else
+    # /dev/shm, else the temporary directory (`resolved_metrics_dir`). Wiped when serve starts.
     metrics_dir: str = ""
+    # What the processes of this service on one host share (the metrics directory's default
+    # parent, the rate limits' counts without Redis); empty: in memory, off the data disk,
+    # under $XDG_RUNTIME_DIR, else /dev/shm, else the temporary directory (`resolved_host_dir`).
+    host_dir: str = ""
+    # /readyz says not ready while the data directory's disk has less free than this (MB).
+    min_free_disk_mb: float = Field(default=16.0, ge=0)
     # GET /jobs/{id}/events: how often the job row is read, and the keep-alive comment.
     events_poll_seconds: float = Field(default=0.5, gt=0, le=10)  # seconds
     events_keepalive_seconds: float = Field(default=15.0, gt=0, le=300)  # seconds
@@ -236,6 +244,11 @@ class Settings(BaseSettings):
     # Per caller (key, or address without keys), in the `limits` library's notation.
     train_rate_limit: str = "30/minute"
     import_rate_limit: str = "30/minute"
+    # CSV imports an API process parses at once (each holds its file and its frame: issue 19
+    # measured +3.8 GB for 16 imports of 2 million rows); more wait up to import_queue_seconds
+    # for a turn, then get 429 with Retry-After.
+    max_concurrent_imports: int = Field(default=2, ge=1, le=64)
+    import_queue_seconds: float = Field(default=10.0, ge=0, le=300)  # seconds
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -286,8 +299,31 @@ class Settings(BaseSettings):
         return self.training_threads or max(available_cores() - 1, 1)
 
     def resolved_metrics_dir(self) -> Path:
-        """Where the Prometheus multiprocess files go."""
-        return Path(self.metrics_dir) if self.metrics_dir else self.data_dir / "metrics"
+        """Where the Prometheus multiprocess files go: the setting, else a directory in memory
+        named for this user and data directory (two services on one host never share one)."""
+        if self.metrics_dir:
+            return Path(self.metrics_dir)
+        return self.resolved_host_dir() / "metrics"
+
+    def resolved_host_dir(self) -> Path:
+        """What the processes of this service on this host share, in memory and off the data
+        disk (the metrics' files, the rate limits' counts): under $XDG_RUNTIME_DIR, else
+        /dev/shm, else the temporary directory, named for this user and data directory."""
+        if self.host_dir:
+            return Path(self.host_dir)
+        import hashlib
+        import os
+        import tempfile
+
+        runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+        candidates = [Path(runtime)] if runtime else []
+        candidates += [Path("/dev/shm"), Path(tempfile.gettempdir())]
+        base = next(
+            (p for p in candidates if p.is_dir() and os.access(p, os.W_OK | os.X_OK)),
+            Path(tempfile.gettempdir()),
+        )
+        key = hashlib.sha256(str(self.data_dir.absolute()).encode()).hexdigest()[:12]
+        return base / f"tickercast-{os.getuid()}-{key}"
 
     def cors_origin_list(self) -> list[str]:
         """TICKERCAST_CORS_ORIGINS split on commas."""

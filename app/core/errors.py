@@ -103,6 +103,19 @@ class ModelCorrupted(TickercastError):
     status, code = 500, "model_corrupted"
 
 
+# Seconds a client is asked to wait after a 507: freeing a disk takes an operator.
+DISK_FULL_RETRY_AFTER_SECONDS = 60
+
+
+class InsufficientStorage(TickercastError):
+    """507: a disk the service writes to is full; the message names it. Nothing was written."""
+
+    status, code = 507, "insufficient_storage"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": str(DISK_FULL_RETRY_AFTER_SECONDS)})
+
+
 class PriceSourceError(TickercastError):
     """The remote price source failed (network down, rate limited, no data)."""
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from app.core.errors import ServiceUnavailable
+from app.db import disk
 
 T = TypeVar("T")
 log = logging.getLogger("tickercast.db")
@@ -42,6 +43,8 @@ def is_outage(exc: BaseException) -> bool:
     """Whether `exc` is the database being busy or unreachable, rather than a bad statement."""
     if isinstance(exc, PoolTimeout | DatabaseOutage):
         return True
+    if disk.is_disk_full(exc):  # not passing: someone must free space (app/db/disk.py)
+        return False
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     if not isinstance(exc, OperationalError | InterfaceError):

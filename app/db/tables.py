@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -105,6 +106,9 @@ class PriceBar(Base):
     close: Mapped[float] = mapped_column(Float)
     adj_close: Mapped[float | None] = mapped_column(Float)
     volume: Mapped[float | None] = mapped_column(Float)
+    # Kept on request (strict=false) although its prices are implausible
+    # (app/prices/checks.py:implausible_prices): no forecast, training or live score reads it.
+    quarantined: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 # A job is active while queued or running; one request has at most one active job.

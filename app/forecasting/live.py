@@ -5,6 +5,7 @@ and the intervals' coverage, as the backtest scores the held-out tail."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.db.engine import upsert_into
 from app.db.tables import ForecastRecord, ModelVersion, PriceBar, utcnow
+from app.prices.checks import MAX_MOVE
 from app.registry import versions
 from models.evaluate import naive_forecast, score_partial, stored_drift
 from models.intervals import REPORTED_LEVELS
@@ -80,18 +82,27 @@ def live_accuracy(
     query = select(ForecastRecord).where(ForecastRecord.model_version_id == row.id)
     if since is not None:
         query = query.where(ForecastRecord.origin >= since)
-    records = list(session.scalars(query.order_by(ForecastRecord.origin)))
-    if not records:
+    recorded = list(session.scalars(query.order_by(ForecastRecord.origin)))
+    if not recorded:
         return LiveAccuracy(ticker=ticker, version=row.version, since=since, recorded=0, scored=0)
-    horizon = max(len(r.values) for r in records)
-    first = min(dt.date.fromisoformat(r.dates[0]) for r in records)
+    first = min(r.origin for r in recorded)
     closes = dict(
         session.execute(
             select(PriceBar.day, PriceBar.close).where(
-                PriceBar.ticker == ticker, PriceBar.day >= first
+                PriceBar.ticker == ticker,
+                PriceBar.day >= first,
+                PriceBar.quarantined.is_(False),
             )
         ).all()
     )
+    # Scored afresh at every read: a forecast made from a bar that has since been deleted,
+    # overwritten or quarantined is left out, and so is one whose values are beyond belief.
+    records = [r for r in recorded if _still_sound(r, closes)]
+    if not records:
+        return LiveAccuracy(
+            ticker=ticker, version=row.version, since=since, recorded=len(recorded), scored=0
+        )
+    horizon = max(len(r.values) for r in records)
 
     def table(rows: Sequence[Sequence[float | None]]) -> np.ndarray:
         """Ragged rows as (records, horizon) with NaN where a step has no value."""
@@ -121,7 +132,7 @@ def live_accuracy(
         ticker=ticker,
         version=row.version,
         since=since,
-        recorded=len(records),
+        recorded=len(recorded),
         scored=int(np.isfinite(actual).any(axis=1).sum()),
         points_scored=scores.points,
         mae=scores.mae,
@@ -133,3 +144,17 @@ def live_accuracy(
         skill_vs_drift=scores.skill_vs_drift,
         coverage=scores.coverage,
     )
+
+
+def _still_sound(record: ForecastRecord, closes: dict[dt.date, float]) -> bool:
+    """Whether a remembered forecast still stands: the bar it was made from (its origin, whose
+    close it kept) is stored as it was, and its values are within MAX_MOVE of that close."""
+    stored = closes.get(record.origin)
+    last = record.last_close
+    if stored is None or not math.isclose(stored, last, rel_tol=1e-9):
+        return False
+    values = np.asarray(record.values, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = values / last
+    sane = np.isfinite(ratio) & (ratio <= MAX_MOVE) & (ratio >= 1 / MAX_MOVE)
+    return bool(sane.all())

@@ -8,12 +8,13 @@ these functions in a worker thread, one hop per request however many tickers it 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
 from app.core.errors import TickercastError
-from app.db import serving_state
+from app.db import disk, serving_state
 from app.db.engine import get_engine, session_scope
 from app.forecasting import service
 from app.forecasting.cache import Answer, ForecastCache, ForecastRequest, Refusal
@@ -22,6 +23,8 @@ from app.schemas.accuracy import Accuracy
 from app.schemas.errors import error_out
 from app.schemas.forecast import ForecastOut, PointOut
 from models.config import ModelType
+
+log = logging.getLogger("tickercast.forecast")
 
 
 def forecast_out(fc: service.Forecast) -> ForecastOut:
@@ -70,6 +73,27 @@ def _compute(session: Session, request: ForecastRequest, predictors: PredictorCa
     return Answer(body=render(fc))
 
 
+def _compute_all(
+    database_url: str, requests: Sequence[ForecastRequest], predictors: PredictorCache
+) -> list[Answer]:
+    """The answers, in one session whose commit records the forecasts for live accuracy.
+
+    A read must not fail because its record cannot be written: on a full disk the answers are
+    served unrecorded (app/db/disk.py), and /readyz already says writes fail.
+    """
+    answers: list[Answer] = []
+    try:
+        with session_scope(database_url) as session:
+            for request in requests:
+                answers.append(_compute(session, request, predictors))
+    except Exception as exc:
+        if len(answers) < len(requests) or not disk.is_disk_full(exc):
+            raise
+        disk.noted()
+        log.warning("forecasts served without their live-accuracy records: the disk is full")
+    return answers
+
+
 def forecast_json(
     database_url: str,
     *,
@@ -85,8 +109,7 @@ def forecast_json(
     ]
     answer = cache.get(request, token)
     if answer is None:
-        with session_scope(database_url) as session:
-            answer = _compute(session, request, predictors)
+        (answer,) = _compute_all(database_url, [request], predictors)
         cache.put(request, token, answer)
     if answer.refusal is not None:
         raise answer.refusal.error()
@@ -123,11 +146,11 @@ def forecast_batch_json(
         else:
             answers[ticker] = found
     if missing:
-        with session_scope(database_url) as session:
-            for request in missing:
-                answer = _compute(session, request, predictors)
-                cache.put(request, tokens[request.ticker], answer)
-                answers[request.ticker] = answer
+        for request, answer in zip(
+            missing, _compute_all(database_url, missing, predictors), strict=True
+        ):
+            cache.put(request, tokens[request.ticker], answer)
+            answers[request.ticker] = answer
     items = []
     failed = 0
     for ticker in tickers:

@@ -53,6 +53,9 @@ class Death:
 # The exit status of a training process that gave up on the database and could not even
 # record that (EX_TEMPFAIL of sysexits.h): its supervisor records it once the database is back.
 EXIT_DATABASE_DOWN = 75
+# The exit status of a training process that met a full disk and could not record even that
+# (EX_IOERR): it stops at once, since waiting does not free space.
+EXIT_DISK_FULL = 74
 
 
 def exit_description(*, returncode: int | None = None, wait_status: int | None = None) -> str:
@@ -70,6 +73,10 @@ def exit_description(*, returncode: int | None = None, wait_status: int | None =
         return (
             "stopped because the database stayed locked or unreachable for longer than "
             "TICKERCAST_DB_RETRY_SECONDS"
+        )
+    if returncode == EXIT_DISK_FULL:
+        return (
+            "stopped because a disk it writes to (the database's or the data directory's) was full"
         )
     if returncode < 0:
         name = signal.Signals(-returncode).name

@@ -85,11 +85,24 @@ class Periodic:
             self._lock_fd = None
 
     def _loop(self) -> None:
+        failing: str | None = None  # the failure logged last, not logged again while it lasts
         while not self._stop.is_set():
             try:
                 if self.holds_lock():
                     self.tick()
-            except Exception:  # a database or Redis hiccup must not end the thread
-                self.log.exception("%s: tick failed", self.name)
+                if failing is not None:
+                    self.log.warning("%s: ticks work again", self.name)
+                    failing = None
+            except Exception as exc:  # a database or Redis hiccup must not end the thread
+                # Once per kind of failure, not once a tick: a full disk lasts until someone
+                # frees space, and a line a second (with its traceback) only fills it more.
+                # (A database error's own words, not its SQL, whose parameters change.)
+                what = f"{type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"
+                if what != failing:
+                    self.log.exception(
+                        "%s: tick failed (not logged again until it changes or works)",
+                        self.name,
+                    )
+                    failing = what
             self._wake.wait(self.interval)
             self._wake.clear()

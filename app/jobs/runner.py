@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings, SettingsError, get_settings
 from app.core.errors import TickercastError
-from app.db import outages
+from app.db import disk, outages
 from app.db.engine import session_scope
 from app.jobs import outcomes
 from app.jobs import service as jobs
@@ -170,13 +170,22 @@ def _run(job: RunningJob, ticker: str, spec: TrainingSpec, settings: Settings) -
     except ModelError as exc:  # too few bars, a divergence, a parity failure: said by models
         job.ended(JobStatus.FAILED, error=str(exc))
     except Exception as exc:  # the job must end failed with the reason, whatever went wrong
+        if disk.is_disk_full(exc):
+            # At once, in one line: retrying does not free space, and a traceback is more
+            # writing to a full disk. If even this cannot be written, main() exits saying so.
+            log.error("job %s: a write met a full disk: %s", job.job_id, exc.__class__.__name__)
+            job.ended(JobStatus.FAILED, error=failure_reason(exc, settings))
+            return
         # The details (SQL, paths, TensorFlow's words) go to the job's log, not its error.
         log.exception("job %s failed", job.job_id)
-        job.ended(JobStatus.FAILED, error=_timed_out or failure_reason(exc))
+        job.ended(JobStatus.FAILED, error=_timed_out or failure_reason(exc, settings))
 
 
-def failure_reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException, settings: Settings | None = None) -> str:
     """The one sentence a user reads for an unexpected failure; the log has the rest."""
+    if disk.is_disk_full(exc) and settings is not None:
+        where = disk.which_disk(settings.resolved_database_url(), settings.data_dir, exc)
+        return f"Training stopped: {where} is full; free space there, then train again."
     if outages.is_outage(exc):
         return f"Training stopped: {outages.describe(exc)}."
     # TensorFlow says ResourceExhaustedError when an allocation fails.
@@ -231,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         # Not even the failure could be written: the dispatcher records it from the exit code.
         log.error("job %s: %s", args.job_id, exc.message)
         return outcomes.EXIT_DATABASE_DOWN
+    except Exception as exc:
+        if not disk.is_disk_full(exc):
+            raise
+        log.error("job %s: stopped: %s", args.job_id, failure_reason(exc, settings))
+        return outcomes.EXIT_DISK_FULL
     log.info("job %s finished: %s", args.job_id, status)
     return 0
 

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,6 +191,13 @@ def get_job(session: Session, *, job_id: str, for_update: bool = False) -> Train
     if job is None:
         raise JobNotFound(f"No training job {job_id!r}. List jobs with `GET /jobs`.")
     return job
+
+
+def get_jobs(session: Session, *, job_ids: Collection[str]) -> list[TrainingJob]:
+    """The jobs of these ids that exist, in one query (the event streams' poller)."""
+    if not job_ids:
+        return []
+    return list(session.scalars(select(TrainingJob).where(TrainingJob.id.in_(list(job_ids)))))
 
 
 def list_jobs(

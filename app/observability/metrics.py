@@ -36,9 +36,11 @@ from prometheus_client.registry import Collector
 from app.db.engine import session_scope
 from app.jobs import stats
 from app.jobs.status import ACTIVE, FINISHED, JobStatus
-from app.observability.multiprocess import active_dir
+from app.observability.multiprocess import active_dir, preallocate_files
 
 log = logging.getLogger("tickercast.metrics")
+# Before the first metric is made: a full disk must never kill this process (SIGBUS).
+preallocate_files()
 
 REQUEST_LATENCY = Histogram(
     "tickercast_http_request_duration_seconds",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 
@@ -21,11 +22,12 @@ from app.core.types import range_problem
 from app.jobs.service import jobs_running_on
 from app.observability.metrics import PRICE_SOURCE_ERRORS
 from app.prices import store
-from app.prices.checks import Implausible, implausible_bars
+from app.prices.checks import Implausible, implausible_bars, implausible_prices
 from app.prices.csv_format import parse_price_csv_lines
 from app.prices.sources import PriceSource, configured_source
 from app.webhooks import outbox
 
+log = logging.getLogger("tickercast.prices")
 SAMPLE_TICKER = "^GSPC"
 # Re-fetch a few sessions before the newest stored bar: the source may revise recent bars.
 REFRESH_OVERLAP_DAYS = 7
@@ -47,6 +49,8 @@ class ImportSummary:
     # Bars kept although they break OHLC sense or fall on a non-session (strict=false).
     implausible: int = 0
     implausible_examples: list[str] = field(default_factory=list)
+    # Of those, bars whose prices are implausible (strict=false): stored but quarantined.
+    quarantined: int = 0
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,11 @@ class RefreshOutcome:
 
 
 def _summary(
-    session: Session, ticker: str, frame: pd.DataFrame, odd: list[Implausible]
+    session: Session,
+    ticker: str,
+    frame: pd.DataFrame,
+    odd: list[Implausible],
+    quarantined: int = 0,
 ) -> ImportSummary:
     span = store.bar_range(session, ticker=ticker)
     return ImportSummary(
@@ -79,6 +87,7 @@ def _summary(
         stored_rows=span[2] if span else 0,
         implausible=len(odd),
         implausible_examples=[str(bar) for bar in odd[:MAX_QUOTED]],
+        quarantined=quarantined,
     )
 
 
@@ -88,12 +97,16 @@ def import_csv(
     """Parse and check the whole CSV first (refusing it whole on any bad line), then upsert.
 
     Bars that break OHLC sense or fall on days the ticker's exchange was shut refuse the file
-    too, unless `strict` is off: then they are stored and counted in the answer.
+    too, and so do prices beyond belief (`implausible_prices`: above MAX_PRICE, or MAX_MOVE
+    times away from the closes beside them), unless `strict` is off: then they are stored and
+    counted in the answer, and those beyond belief are quarantined (no forecast, training or
+    live score reads them).
     """
     frame, lines = parse_price_csv_lines(text)
     existing = store.get_ticker(session, ticker=ticker)
     calendar = existing.calendar if existing else calendar
-    odd = implausible_bars(frame, calendar, lines)
+    wild = _implausible_prices(session, ticker, frame, lines) if len(frame) else []
+    odd = _merge(implausible_bars(frame, calendar, lines), wild)
     if odd and strict:
         more = f" (and {len(odd) - MAX_QUOTED} more)" if len(odd) > MAX_QUOTED else ""
         raise CsvFormatError(
@@ -108,9 +121,33 @@ def import_csv(
         source="csv",
         timezone=existing.timezone if existing else None,
     )
-    store.upsert_bars(session, ticker=ticker, frame=frame)
+    store.upsert_bars(session, ticker=ticker, frame=frame, quarantined=[bar.day for bar in wild])
     session.flush()
-    return _summary(session, ticker, frame, odd)
+    return _summary(session, ticker, frame, odd, quarantined=len(wild))
+
+
+def _implausible_prices(
+    session: Session, ticker: str, frame: pd.DataFrame, lines: dict[dt.date, int]
+) -> list[Implausible]:
+    """The file's bars beyond belief, judged in the series they join (stored bars around them,
+    the file's in place of stored ones of the same days)."""
+    stored = store.neighbour_closes(
+        session, ticker=ticker, first=frame.index[0].date(), last=frame.index[-1].date()
+    )
+    closes = frame["close"].combine_first(stored)
+    closes.update(frame["close"])
+    return implausible_prices(frame, closes, lines)
+
+
+def _merge(first: list[Implausible], second: list[Implausible]) -> list[Implausible]:
+    """One entry per day, its reasons joined, in day order."""
+    by_day: dict[dt.date, Implausible] = {}
+    for bar in [*first, *second]:
+        seen = by_day.get(bar.day)
+        by_day[bar.day] = (
+            bar if seen is None else Implausible(bar.day, bar.line, f"{seen.reason}; {bar.reason}")
+        )
+    return [by_day[day] for day in sorted(by_day)]
 
 
 def _check_range(start: dt.date | None, end: dt.date | None) -> None:
@@ -200,7 +237,14 @@ def refresh(
         source=result.source,
         timezone=result.timezone,
     )
-    fetched = store.upsert_bars(session, ticker=ticker, frame=result.frame)
+    # A source's bar beyond belief is quarantined as a strict=false import's is: stored, read
+    # by nothing (a bad tick from the source must not poison forecasts or live scores).
+    wild = _implausible_prices(session, ticker, result.frame, {}) if len(result.frame) else []
+    for bar in wild:
+        log.warning("%s from %s quarantined: %s", ticker, source.name, bar)
+    fetched = store.upsert_bars(
+        session, ticker=ticker, frame=result.frame, quarantined=[bar.day for bar in wild]
+    )
     store.mark_refreshed(session, ticker=ticker, at=dt.datetime.now(dt.UTC))
     after = store.bar_range(session, ticker=ticker)
     assert after is not None

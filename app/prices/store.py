@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -54,10 +55,18 @@ def get_ticker(session: Session, *, ticker: str) -> TickerInfo | None:
     return session.get(TickerInfo, ticker)
 
 
-def upsert_bars(session: Session, *, ticker: str, frame: pd.DataFrame) -> int:
-    """Insert or overwrite bars by (ticker, day); returns how many rows were written."""
+def upsert_bars(
+    session: Session,
+    *,
+    ticker: str,
+    frame: pd.DataFrame,
+    quarantined: Collection[dt.date] = (),
+) -> int:
+    """Insert or overwrite bars by (ticker, day), those of `quarantined` days marked so (no
+    forecast, training or score reads them); returns how many rows were written."""
     if frame.empty:
         return 0
+    held = set(quarantined)
     rows = [
         {
             "ticker": ticker,
@@ -68,6 +77,7 @@ def upsert_bars(session: Session, *, ticker: str, frame: pd.DataFrame) -> int:
             "close": float(bar.close),
             "adj_close": finite_or_none(bar.adj_close),
             "volume": finite_or_none(bar.volume),
+            "quarantined": day.date() in held,
         }
         for day, bar in zip(frame.index, frame.itertuples(index=False), strict=True)
     ]
@@ -77,7 +87,7 @@ def upsert_bars(session: Session, *, ticker: str, frame: pd.DataFrame) -> int:
     stmt = upsert_into(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c.ticker, table.c.day],
-        set_={c: stmt.excluded[c] for c in PRICE_COLUMNS},
+        set_={c: stmt.excluded[c] for c in [*PRICE_COLUMNS, "quarantined"]},
     )
     for start in range(0, len(rows), UPSERT_CHUNK):
         session.execute(stmt, rows[start : start + UPSERT_CHUNK])
@@ -93,9 +103,12 @@ def load_bars(
     end: dt.date | None = None,
     last: int | None = None,
 ) -> pd.DataFrame:
-    """Stored bars as a price frame (inclusive range); `last` keeps only the newest N."""
+    """Stored bars as a price frame (inclusive range); `last` keeps only the newest N.
+    Quarantined bars are left out: nothing computes with them."""
     columns = [getattr(PriceBar, name) for name in PRICE_COLUMNS]
-    query = select(PriceBar.day, *columns).where(PriceBar.ticker == ticker)
+    query = select(PriceBar.day, *columns).where(
+        PriceBar.ticker == ticker, PriceBar.quarantined.is_(False)
+    )
     if start is not None:
         query = query.where(PriceBar.day >= start)
     if end is not None:
@@ -109,6 +122,24 @@ def load_bars(
     frame["date"] = pd.to_datetime(frame["date"])
     frame = frame.set_index("date").sort_index()
     return frame.astype(float)
+
+
+def neighbour_closes(session: Session, *, ticker: str, first: dt.date, last: dt.date) -> pd.Series:
+    """The stored closes (not quarantined) in [first, last] and the one on each side of it,
+    by day: what bars imported into that range are judged against."""
+    close = select(PriceBar.day, PriceBar.close).where(
+        PriceBar.ticker == ticker, PriceBar.quarantined.is_(False)
+    )
+    rows = [
+        *session.execute(close.where(PriceBar.day < first).order_by(PriceBar.day.desc()).limit(1)),
+        *session.execute(close.where(PriceBar.day >= first, PriceBar.day <= last)),
+        *session.execute(close.where(PriceBar.day > last).order_by(PriceBar.day).limit(1)),
+    ]
+    return pd.Series(
+        [float(c) for _, c in rows],
+        index=pd.to_datetime([d for d, _ in rows]),
+        dtype=float,
+    )
 
 
 def mark_refreshed(session: Session, *, ticker: str, at: dt.datetime) -> None:

@@ -6,11 +6,11 @@ import datetime as dt
 from typing import cast
 
 from annotated_types import Le
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.core.types import Ticker
 from app.schemas.accuracy import Accuracy
-from app.schemas.common import Level
+from app.schemas.common import DEFAULT_LEVELS, Level, levels_or_default
 from app.schemas.errors import ErrorOut
 from models.config import TrainingConfig
 
@@ -20,6 +20,11 @@ MAX_HORIZON = next(
 )
 # Tickers in one POST /forecasts: a dashboard's whole watch list, and an answer of a few MB.
 MAX_BATCH_TICKERS = 500
+# Intervals in one POST /forecasts answer (tickers x steps x distinct levels): the most that
+# the largest request with the default levels asks for. More levels need fewer tickers or
+# steps, so that no request (99 levels of 500 tickers over 60 steps: 3 million intervals)
+# makes an answer many times that size.
+MAX_BATCH_INTERVALS = MAX_BATCH_TICKERS * MAX_HORIZON * len(DEFAULT_LEVELS)
 
 
 class IntervalOut(BaseModel):
@@ -82,8 +87,23 @@ class ForecastBatchRequest(BaseModel):
         None, ge=1, le=MAX_HORIZON, description="Steps, up to each version's trained horizon"
     )
     level: list[Level] | None = Field(
-        None, description="Interval levels in percent, 1-99 (default 80 and 95)"
+        None,
+        description="Interval levels in percent, 1-99 (default 80 and 95); tickers x horizon "
+        f"(default {MAX_HORIZON}) x distinct levels must be at most {MAX_BATCH_INTERVALS}",
     )
+
+    @model_validator(mode="after")
+    def _answer_size(self) -> ForecastBatchRequest:
+        levels = len(levels_or_default(self.level))
+        steps = self.horizon or MAX_HORIZON
+        intervals = len(self.tickers) * steps * levels
+        if intervals > MAX_BATCH_INTERVALS:
+            raise ValueError(
+                f"the answer would hold {intervals} intervals ({len(self.tickers)} tickers x "
+                f"{steps} steps x {levels} levels), more than {MAX_BATCH_INTERVALS}: ask for "
+                "fewer tickers, a shorter horizon or fewer levels"
+            )
+        return self
 
 
 class ForecastBatchItem(BaseModel):

@@ -17,3 +17,6 @@ class Readiness(BaseModel):
     queue: str | None = Field(
         None, description="Redis with TICKERCAST_QUEUE=rq: ok, or why not; null for local jobs"
     )
+    disk: str = Field(
+        "ok", description="ok, or why writes fail: the data directory's disk is (nearly) full"
+    )

@@ -38,6 +38,12 @@ class ImportOut(BaseModel):
     implausible_examples: list[str] = Field(
         default_factory=list, description="The first of them, by line, with what is wrong"
     )
+    quarantined: int = Field(
+        0,
+        description="Of those, bars whose prices are beyond belief (above any listed price, or "
+        "many times away from the closes beside them): stored, but no forecast, training or "
+        "live score reads them (only with strict=false)",
+    )
 
 
 class RefreshOut(BaseModel):

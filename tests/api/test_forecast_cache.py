@@ -19,7 +19,7 @@ from app.db.engine import get_engine
 from app.forecasting.cache import Answer, ForecastCache, ForecastRequest
 from app.jobs.local import settings_env
 from app.main import create_app
-from app.schemas.forecast import MAX_BATCH_TICKERS
+from app.schemas.forecast import MAX_BATCH_INTERVALS, MAX_BATCH_TICKERS, MAX_HORIZON
 from models.predictor import OnnxPredictor
 from tests.conftest import SQLITE_ONLY
 
@@ -224,3 +224,20 @@ def test_the_answer_cache_evicts_the_least_recently_used() -> None:
     assert len(cache) == 2
     assert cache.get(keys[1], 1) is None and cache.get(keys[0], 1) is not None
     assert cache.get(keys[0], 2) is None, "an answer under another token is not current"
+
+
+def test_a_batch_whose_answer_would_be_too_large_is_refused_naming_the_product(
+    client: TestClient,
+) -> None:
+    """500 tickers fit with the default levels; with 99 levels they would make an answer 50
+    times larger: refused, naming tickers, steps and levels, until the product fits."""
+    tickers = [f"T{i}" for i in range(MAX_BATCH_TICKERS)]
+    levels = list(range(1, 100))
+    resp = client.post("/forecasts", json={"tickers": tickers, "level": levels})
+    assert resp.status_code == 422, resp.text
+    detail = resp.json()["detail"]
+    assert f"{MAX_BATCH_TICKERS} tickers x {MAX_HORIZON} steps x 99 levels" in detail
+    assert str(MAX_BATCH_INTERVALS) in detail
+    fits = MAX_BATCH_INTERVALS // (MAX_HORIZON * 99)
+    ok = client.post("/forecasts", json={"tickers": tickers[:fits], "level": levels})
+    assert ok.status_code == 200 and ok.json()["count"] == fits

@@ -57,6 +57,7 @@ def app(tmp_path: Path, migrated_template: Path) -> Iterator[FastAPI]:
     app = create_app(
         Settings(
             data_dir=tmp_path,
+            host_dir=str(tmp_path / "host"),
             database_url=f"sqlite:///{db}",
             price_source="none",
             job_supervisor=False,

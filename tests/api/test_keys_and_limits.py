@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from app.core.config import Settings
+from app.api.auth import Caller
+from app.api.ratelimit import RateLimiter
+from app.core.config import Scope, Settings
+from app.core.errors import TooManyRequests
 from app.main import create_app
+from tests.backing_services import REDIS_ENV, service_url
 from tests.conftest import SQLITE_ONLY
 
 ADMIN = "admin-key-0123456789abcdef"
@@ -169,3 +175,35 @@ def test_unknown_routes_and_methods_answer_in_the_one_shape(client: TestClient) 
     for resp, status in ((client.get("/nope"), 404), (client.patch("/train"), 405)):
         assert resp.status_code == status
         assert set(resp.json()) == {"status", "code", "title", "detail", "errors", "request_id"}
+
+
+def _two_processes_count_as_one(settings: Settings) -> None:
+    """Two limiters (as two API workers build them) on one host share the window."""
+    limited = settings.model_copy(update={"import_rate_limit": "3/minute"})
+    first, second = RateLimiter(limited), RateLimiter(limited)
+    caller = Caller(id=f"test-{uuid.uuid4()}", scope=Scope.WRITE)
+    allowed = 0
+    for limiter in (first, second, first, second, first, second):
+        try:
+            limiter.hit("import", caller)
+            allowed += 1
+        except TooManyRequests as exc:
+            assert int(exc.headers["Retry-After"]) >= 1
+    assert allowed == 3
+
+
+def test_workers_of_one_host_share_the_rate_limit_without_redis(settings: Settings) -> None:
+    _two_processes_count_as_one(settings)
+    assert (Path(settings.resolved_host_dir()) / "ratelimit.sqlite").exists()
+
+
+def test_workers_share_the_rate_limit_through_redis(settings: Settings) -> None:
+    url = service_url(REDIS_ENV, "Redis")
+    # A host directory that cannot be made: only Redis can make the two count as one.
+    blocker = settings.data_dir / "a-file"
+    blocker.write_text("")
+    _two_processes_count_as_one(
+        settings.model_copy(
+            update={"queue": "rq", "redis_url": url, "host_dir": str(blocker / "host")}
+        )
+    )

@@ -21,6 +21,7 @@ def test_import_sample_csv_then_read_a_range(client: TestClient, sample_csv_text
         "stored_rows": 5031,
         "implausible": 0,
         "implausible_examples": [],
+        "quarantined": 0,
     }
     resp = client.get("/prices/^GSPC", params={"start": "2018-12-27", "end": "2018-12-31"})
     assert resp.status_code == 200

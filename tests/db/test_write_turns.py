@@ -35,7 +35,9 @@ def test_eight_threads_importing_one_ticker_all_succeed_and_one_file_wins(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'turns.db'}"
     migrate.upgrade(url)
-    settings = Settings(data_dir=tmp_path, database_url=url, price_source="none")
+    settings = Settings(
+        data_dir=tmp_path, host_dir=str(tmp_path / "host"), database_url=url, price_source="none"
+    )
     files = {k: scaled_csv(1 + k / 100) for k in range(WRITERS)}
     failures: list[BaseException] = []
     start = threading.Barrier(WRITERS)

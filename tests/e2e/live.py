@@ -30,11 +30,16 @@ class LiveService:
 
 
 def start(
-    settings: Settings, data_dir: Path, *, extra_args: list[str] | None = None
+    settings: Settings,
+    data_dir: Path,
+    *,
+    extra_args: list[str] | None = None,
+    log_dir: Path | None = None,
 ) -> LiveService:
-    """Start `tickercast serve` with these settings and wait until it answers /healthz."""
+    """Start `tickercast serve` with these settings and wait until it answers /healthz; its
+    output goes to `serve.log` in `log_dir` (default the data directory)."""
     port = free_port()
-    log = data_dir / "serve.log"
+    log = (log_dir or data_dir) / "serve.log"
     args = ["serve", "--port", str(port), "--no-migrate", *(extra_args or [])]
     process = spawn(args, settings, log)
     service = LiveService(settings, f"http://127.0.0.1:{port}", process, log)
@@ -50,13 +55,20 @@ def start(
 
 @contextlib.contextmanager
 def running(
-    data_dir: Path, template: Path, *, sample: bool = True, **overrides: object
+    data_dir: Path,
+    template: Path,
+    *,
+    sample: bool = True,
+    log_dir: Path | None = None,
+    **overrides: object,
 ) -> Iterator[LiveService]:
     """A service on a copy of the migrated SQLite template, the sample imported over HTTP."""
     db = data_dir / "tickercast.db"
     shutil.copy(template, db)
     values: dict[str, object] = {
         "data_dir": data_dir,
+        # Beside the data directory, not on it (a test fills that disk) nor in /dev/shm.
+        "host_dir": str(data_dir.parent / f"{data_dir.name}-host"),
         "database_url": f"sqlite:///{db}",
         "price_source": "none",
         "embedded_dispatcher": True,
@@ -67,7 +79,7 @@ def running(
         **overrides,
     }
     settings = Settings(**values)  # type: ignore[arg-type]
-    service = start(settings, data_dir)
+    service = start(settings, data_dir, log_dir=log_dir)
     try:
         if sample:
             resp = httpx.put(

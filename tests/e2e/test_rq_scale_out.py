@@ -140,6 +140,8 @@ def cluster(
     db_name = postgres_server.new_name("rq_e2e")
     settings = Settings(
         data_dir=data_dir,
+        # The metrics and rate-limit counts beside the data, not left behind in /dev/shm.
+        host_dir=str(data_dir / "host"),
         database_url=postgres_server.create(db_name, template=postgres_template),
         price_source="none",
         queue="rq",

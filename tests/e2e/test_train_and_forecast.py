@@ -54,6 +54,8 @@ def service(
     shutil.copy(migrated_template, db)
     settings = Settings(
         data_dir=data_dir,
+        # The metrics and rate-limit counts beside the data, not left behind in /dev/shm.
+        host_dir=str(data_dir / "host"),
         database_url=f"sqlite:///{db}",
         # Offline, whether or not this machine reaches Yahoo: the checks below pin the last bar
         # and the row count (tests/prices/test_refresh_for_training.py covers the network path).

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import BackendDep, SettingsDep
 from app.api.examples import ok
-from app.db import migrate, outages
+from app.db import disk, migrate, outages
 from app.schemas.health import Health, Readiness
 
 log = logging.getLogger("tickercast.health")
@@ -39,7 +39,8 @@ async def healthz() -> Health:
     },
 )
 def readyz(settings: SettingsDep, backend: BackendDep) -> Readiness | JSONResponse:
-    """The database answers at the migration head, and so does Redis with TICKERCAST_QUEUE=rq."""
+    """The database answers at the migration head, so does Redis with TICKERCAST_QUEUE=rq, and
+    writes do not meet a full disk."""
     url = settings.resolved_database_url()
     head = migrate.head_revision(url)
     queue = backend.queue_status()
@@ -64,9 +65,15 @@ def readyz(settings: SettingsDep, backend: BackendDep) -> Readiness | JSONRespon
             queue=queue,
         )
         return JSONResponse(status_code=503, content=body.model_dump())
-    if queue not in (None, "ok"):
+    full = disk.problem(settings.data_dir, min_free_bytes=int(settings.min_free_disk_mb * 1e6))
+    if queue not in (None, "ok") or full is not None:
         body = Readiness(
-            status="unavailable", database="ok", revision=current, head=head, queue=queue
+            status="unavailable",
+            database="ok",
+            revision=current,
+            head=head,
+            queue=queue,
+            disk=full or "ok",
         )
         return JSONResponse(status_code=503, content=body.model_dump())
     return Readiness(status="ready", database="ok", revision=current, head=head, queue=queue)

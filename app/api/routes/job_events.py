@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 
 import anyio
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.api.auth import ReadCaller
@@ -156,18 +156,14 @@ starts over from the job's current state; browsers' `EventSource` reconnects aft
     operation_id="job_events",
 )
 async def job_events(
-    job_id: JobId, settings: SettingsDep, _caller: ReadCaller
+    job_id: JobId, request: Request, settings: SettingsDep, _caller: ReadCaller
 ) -> EventSourceResponse:
     """Stream a training job's progress as server-sent events until it ends."""
     # Set by sse-starlette when uvicorn starts shutting down: the stream ends at once.
     shutdown = anyio.Event()
-    # Read once before answering, so that an unknown job is a plain 404, not an empty stream.
-    changes = await events.watch(
-        settings.resolved_database_url(),
-        job_id,
-        poll_seconds=settings.events_poll_seconds,
-        stop=shutdown,
-    )
+    # Read once before answering, so that an unknown job is a plain 404, not an empty stream;
+    # then the process's one poller reads it with every other followed job.
+    changes = await events.watch(request.app.state.job_watch, job_id, stop=shutdown)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         sequence = 0

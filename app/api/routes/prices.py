@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from app.api.auth import AdminCaller, Caller, ReadCaller
+from app.api.concurrency import Turns
 from app.api.deps import SessionDep, SettingsDep
 from app.api.docs import READ, WRITE, errors
 from app.api.examples import ok
@@ -85,6 +86,7 @@ async def _csv_bytes(request: Request) -> bytes:
                 "stored_rows": 5031,
                 "implausible": 0,
                 "implausible_examples": [],
+                "quarantined": 0,
             }
         ),
         **errors(*WRITE, 415, 429),
@@ -106,17 +108,21 @@ async def import_prices(
     The whole file is checked before anything is stored: a bad line refuses it, naming the
     line. Bars already stored for the same days are overwritten.
     """
-    body = await _csv_bytes(request)
-    # Parsing, checking and writing take seconds for a long history: in a thread, so that
-    # the event loop goes on serving everyone else meanwhile.
-    summary = await run_in_threadpool(
-        service.import_csv,
-        session,
-        ticker=ticker,
-        text=body,
-        calendar=settings.default_calendar,
-        strict=strict,
-    )
+    # A turn before the body is read: imports waiting for one hold no file (app/api/concurrency.py).
+    turns: Turns = request.app.state.import_turns
+    async with turns.turn():
+        body = await _csv_bytes(request)
+        # Parsing, checking and writing take seconds for a long history: in a thread, so that
+        # the event loop goes on serving everyone else meanwhile.
+        summary = await run_in_threadpool(
+            service.import_csv,
+            session,
+            ticker=ticker,
+            text=body,
+            calendar=settings.default_calendar,
+            strict=strict,
+        )
+        del body
     return ImportOut.model_validate(summary)
 
 

@@ -33,7 +33,8 @@ export interface paths {
         };
         /**
          * Readyz
-         * @description The database answers at the migration head, and so does Redis with TICKERCAST_QUEUE=rq.
+         * @description The database answers at the migration head, so does Redis with TICKERCAST_QUEUE=rq, and
+         *     writes do not meet a full disk.
          */
         get: operations["health_ready"];
         put?: never;
@@ -1108,7 +1109,7 @@ export interface components {
             horizon?: number | null;
             /**
              * Level
-             * @description Interval levels in percent, 1-99 (default 80 and 95)
+             * @description Interval levels in percent, 1-99 (default 80 and 95); tickers x horizon (default 60) x distinct levels must be at most 60000
              */
             level?: number[] | null;
         };
@@ -1199,6 +1200,12 @@ export interface components {
              * @description The first of them, by line, with what is wrong
              */
             implausible_examples?: string[];
+            /**
+             * Quarantined
+             * @description Of those, bars whose prices are beyond belief (above any listed price, or many times away from the closes beside them): stored, but no forecast, training or live score reads them (only with strict=false)
+             * @default 0
+             */
+            quarantined?: number;
         };
         /**
          * IntRange
@@ -1519,6 +1526,12 @@ export interface components {
              * @description Redis with TICKERCAST_QUEUE=rq: ok, or why not; null for local jobs
              */
             queue?: string | null;
+            /**
+             * Disk
+             * @description ok, or why writes fail: the data directory's disk is (nearly) full
+             * @default ok
+             */
+            disk?: string;
         };
         /** RefreshOut */
         RefreshOut: {
@@ -2513,6 +2526,15 @@ export interface operations {
             };
             /** @description The database (or the queue) is busy or unreachable; `Retry-After` says when to retry. */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A disk the service writes to is full (`detail` names it); nothing was changed. */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3806,7 +3828,8 @@ export interface operations {
                      *       "last": "2018-12-31",
                      *       "stored_rows": 5031,
                      *       "implausible": 0,
-                     *       "implausible_examples": []
+                     *       "implausible_examples": [],
+                     *       "quarantined": 0
                      *     }
                      */
                     "application/json": components["schemas"]["ImportOut"];
@@ -3877,6 +3900,15 @@ export interface operations {
             };
             /** @description The database (or the queue) is busy or unreachable; `Retry-After` says when to retry. */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A disk the service writes to is full (`detail` names it); nothing was changed. */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4080,6 +4112,15 @@ export interface operations {
             };
             /** @description The database (or the queue) is busy or unreachable; `Retry-After` says when to retry. */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A disk the service writes to is full (`detail` names it); nothing was changed. */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4350,6 +4391,15 @@ export interface operations {
             };
             /** @description The database (or the queue) is busy or unreachable; `Retry-After` says when to retry. */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A disk the service writes to is full (`detail` names it); nothing was changed. */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
