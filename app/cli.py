@@ -35,6 +35,12 @@ def _workers(value: str) -> int:
 WORKER_HEALTHCHECK_SECONDS = 60
 
 
+def _keep(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 10000:
+        raise argparse.ArgumentTypeError(f"invalid keep {value!r}: a whole number, 1 to 10000")
+    return int(value)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the API with uvicorn (SQLite databases are migrated first)."""
     from app.observability import multiprocess
@@ -166,6 +172,25 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_registry(args: argparse.Namespace, settings: Settings) -> int:
+    """Prune versions beyond TICKERCAST_KEEP_VERSIONS (README "Retention")."""
+    from app.registry import retention
+
+    keep = args.keep or settings.keep_versions
+    report = retention.prune_registry(
+        settings.resolved_database_url(), keep=keep, dry_run=args.dry_run
+    )
+    verb = "would prune" if args.dry_run else "pruned"
+    for ticker, numbers in report.pruned.items():
+        print(f"{ticker}: {verb} versions {', '.join(map(str, numbers))}")
+    print(
+        f"{verb} {report.count} version(s) of {len(report.pruned)} ticker(s); "
+        f"{report.tickers} ticker(s) looked at, keeping the latest {keep} of each, "
+        "every aliased version and the parents of kept ones"
+    )
+    return 0
+
+
 def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
     """Print the OpenAPI schema the service serves at /openapi.json (clients are generated
     from it: `make ts-types`)."""
@@ -217,6 +242,19 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade", "downgrade", "current"])
     db.add_argument("revision", nargs="?", help="target revision (default head / base)")
     db.set_defaults(func=cmd_db)
+
+    registry = sub.add_parser("registry", help="look after the model registry")
+    rsub = registry.add_subparsers(dest="action", required=True)
+    prune = rsub.add_parser(
+        "prune",
+        help="remove weights and backtest windows of versions beyond TICKERCAST_KEEP_VERSIONS "
+        "(rows, configs, metrics and lineage stay; aliased versions and parents are kept)",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="say what would be pruned")
+    prune.add_argument(
+        "--keep", type=_keep, help="versions to keep per ticker (default the setting)"
+    )
+    prune.set_defaults(func=cmd_registry)
 
     openapi = sub.add_parser("openapi", help="print the OpenAPI schema the service serves")
     openapi.add_argument("--output", type=Path, help="write it to this file instead")

@@ -173,6 +173,10 @@ class Settings(BaseSettings):
     retrain_after_sessions: int = Field(default=20, ge=1, le=10000)
     retrain_below_live_skill: float = Field(default=-0.02, ge=-10.0, le=1.0)
     retrain_min_live_forecasts: int = Field(default=20, ge=1, le=100000)
+    # Retention (`tickercast registry prune` and every scheduler pass): per ticker the latest
+    # this many versions keep their weights and backtest windows, beside every aliased version
+    # and the parents of kept ones; the others are pruned (their row, config and metrics stay).
+    keep_versions: int = Field(default=5, ge=1, le=10000)
 
     # Keras vs ONNX Runtime on the test windows; worse than this is not registered.
     parity_tolerance: float = 1e-4

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.core.errors import ModelNotFound
+from app.core.errors import Gone, ModelNotFound
 from app.db import serving_state
 from app.db.engine import upsert_into
 from app.db.tables import ModelAlias, ModelVersion, RegistryLock, utcnow
@@ -18,6 +18,9 @@ from app.webhooks import outbox
 from models.config import ModelType
 
 READY = "ready"
+# Retention (app/registry/retention.py) removed the version's Keras model, ONNX graph and
+# backtest windows; its row, config, metrics and lineage stay.
+PRUNED = "pruned"
 # The alias forecasts serve by default, moved by the champion gate or by hand.
 CHAMPION = "champion"
 # Version numbers are allocated as max+1; concurrent writers retry on the unique constraint.
@@ -114,6 +117,17 @@ def get_version(session: Session, *, ticker: str, version: int) -> ModelVersion:
         hint = f"known versions: {known}" if known else "no versions are registered for it"
         raise ModelNotFound(f"Ticker {ticker!r} has no model version {version} ({hint}).")
     return row
+
+
+def require_unpruned(row: ModelVersion, *, use: str) -> None:
+    """Raise Gone (410) when retention pruned the version, saying what `use` needed."""
+    if row.status == PRUNED:
+        raise Gone(
+            f"Version {row.version} of {row.ticker!r} was pruned by retention "
+            f"(TICKERCAST_KEEP_VERSIONS): its weights and backtest windows were removed, so "
+            f"{use} is not possible; its config, metrics and lineage remain at "
+            f"GET /models/{row.ticker}/versions/{row.version}. Use a newer version or retrain."
+        )
 
 
 def latest_ready(session: Session, *, ticker: str) -> ModelVersion:

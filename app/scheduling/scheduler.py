@@ -27,7 +27,7 @@ from app.prices import service as prices
 from app.prices import store
 from app.prices.calendars import last_closed_session, sessions_between
 from app.prices.sources import PriceSource, configured_source
-from app.registry import versions
+from app.registry import retention, versions
 from app.training.gate import PromoteMode
 from app.training.spec import TrainingSpec
 
@@ -44,6 +44,7 @@ class Tick:
     failed: dict[str, str] = field(default_factory=dict)
     retrained: dict[str, str] = field(default_factory=dict)  # ticker: why
     refused: dict[str, str] = field(default_factory=dict)  # ticker: what the checks said
+    pruned: dict[str, list[int]] = field(default_factory=dict)  # ticker: versions pruned
 
 
 def me() -> str:
@@ -119,6 +120,8 @@ class Scheduler:
         if self.source is not None:
             self._refresh(now, done)
         self._retrain(now, done)
+        # Retention after the decisions: versions registered since the last pass are counted.
+        done.pruned = retention.prune_registry(self.url, keep=self.settings.keep_versions).pruned
         return done
 
     def _tickers(self) -> list[tuple[TickerInfo, dt.date]]:

@@ -113,7 +113,7 @@ def get_version(
             }
         },
         **NOT_MODIFIED,
-        **errors(*READ, 404),
+        **errors(*READ, 404, 410),
     },
 )
 def get_backtest(
