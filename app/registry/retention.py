@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import null, select, text, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app.db import serving_state
@@ -131,9 +130,8 @@ def tickers_with_versions(session: Session) -> list[str]:
 
 
 def prune_registry(url: str, *, keep: int, dry_run: bool = False) -> PruneReport:
-    """A prune of every ticker, each in its own transaction under its lock; on SQLite, the
-    freed pages are then handed back to the file system when the database was made with
-    incremental auto-vacuum (README "Retention")."""
+    """A prune of every ticker, each in its own transaction under its lock; then the freed
+    space is made usable at once (`release_free_pages`, README "Retention")."""
     report = PruneReport(keep=keep, dry_run=dry_run)
     with session_scope(url) as session:
         tickers = tickers_with_versions(session)
@@ -149,12 +147,20 @@ def prune_registry(url: str, *, keep: int, dry_run: bool = False) -> PruneReport
 
 
 def release_free_pages(url: str) -> None:
-    """SQLite with auto_vacuum=INCREMENTAL: give the pages the prune freed back to the file
-    system. Elsewhere nothing: SQLite without it reuses them for later writes, and PostgreSQL's
-    autovacuum makes the space reusable (VACUUM FULL returns it)."""
-    if make_url(url).get_backend_name() != "sqlite":
+    """Make the space a prune freed usable at once: on SQLite with auto_vacuum=INCREMENTAL,
+    `incremental_vacuum` hands the freed pages back to the file system (without it, SQLite
+    reuses them for later writes); on PostgreSQL a plain `VACUUM model_version`, what
+    autovacuum would do later, marks the removed blobs' TOAST space reusable by the next
+    versions (it takes no lock that blocks reads or writes; VACUUM FULL would return the
+    space to the operating system, under an exclusive lock)."""
+    engine = get_engine(url)
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM model_version"))
         return
-    with get_engine(url).connect() as connection:
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
         if connection.execute(text("PRAGMA auto_vacuum")).scalar() != 2:  # 2: incremental
             return
         # Run to its end: Python's sqlite3 steps a statement without result columns once, and
