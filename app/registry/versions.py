@@ -172,16 +172,21 @@ def list_version_numbers(session: Session, *, ticker: str) -> list[int]:
     )
 
 
-def list_versions(session: Session, *, ticker: str) -> list[ModelVersion]:
-    """All versions of a ticker, newest first, without the weight blobs; ModelNotFound if none."""
+def list_versions(
+    session: Session, *, ticker: str, limit: int | None = None, offset: int = 0
+) -> list[ModelVersion]:
+    """A ticker's versions, newest first, without the weight blobs (a page of `limit` from
+    `offset`, or all); ModelNotFound if it has none (a page past the last is empty)."""
     rows = list(
         session.scalars(
             select(ModelVersion)
             .where(ModelVersion.ticker == ticker)
             .order_by(ModelVersion.version.desc())
+            .limit(limit)
+            .offset(offset)
         )
     )
-    if not rows:
+    if not rows and (offset == 0 or not list_version_numbers(session, ticker=ticker)):
         raise ModelNotFound(f"No model versions for ticker {ticker!r}; train one with POST /train.")
     return rows
 

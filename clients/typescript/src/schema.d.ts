@@ -251,7 +251,7 @@ export interface paths {
         };
         /**
          * List Ticker Versions
-         * @description All versions of a ticker's model, newest first, with their aliases.
+         * @description The versions of a ticker's model, newest first, with their aliases, a page at a time.
          *
          *     Its `ETag` stands until a version is registered or an alias moves (or a bar is written):
          *     send it back as `If-None-Match` for a 304 with no body.
@@ -3108,7 +3108,10 @@ export interface operations {
     };
     model_versions: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
             header?: never;
             path: {
                 /** @description Ticker symbol: 1-15 characters of letters, digits and .^=-, e.g. ^GSPC */
