@@ -45,8 +45,29 @@ class PruneReport:
         return sum(len(v) for v in self.pruned.values())
 
 
-def plan_ticker(session: Session, *, ticker: str, keep: int) -> list[int]:
-    """Version numbers of a ticker that a prune would prune now (already pruned excluded)."""
+def parents_elsewhere(session: Session, *, ticker: str | None = None) -> dict[str, set[int]]:
+    """Per ticker, its version numbers that a version of another ticker still holding its
+    weights began from (a warm start across tickers); for one ticker, or all in one query."""
+    query = select(ModelVersion.parent_ticker, ModelVersion.parent_version).where(
+        ModelVersion.parent_ticker.is_not(None),
+        ModelVersion.parent_version.is_not(None),
+        ModelVersion.ticker != ModelVersion.parent_ticker,
+        ModelVersion.status != versions.PRUNED,
+    )
+    if ticker is not None:
+        query = query.where(ModelVersion.parent_ticker == ticker)
+    out: dict[str, set[int]] = {}
+    for parent_ticker, parent_version in session.execute(query):
+        if parent_ticker is not None and parent_version is not None:  # the query's own filter
+            out.setdefault(parent_ticker, set()).add(parent_version)
+    return out
+
+
+def plan_ticker(
+    session: Session, *, ticker: str, keep: int, elsewhere: dict[str, set[int]] | None = None
+) -> list[int]:
+    """Version numbers of a ticker that a prune would prune now (already pruned excluded);
+    `elsewhere` is parents_elsewhere() read once for a pass, else it is read for the ticker."""
     links = [
         _Link(*row)
         for row in session.execute(
@@ -62,17 +83,10 @@ def plan_ticker(session: Session, *, ticker: str, keep: int) -> list[int]:
     aliased = set(
         session.scalars(select(ModelAlias.model_version_id).where(ModelAlias.ticker == ticker))
     )
-    # Versions of other tickers that began from this ticker's and still hold their weights.
-    parents_elsewhere = set(
-        session.scalars(
-            select(ModelVersion.parent_version).where(
-                ModelVersion.parent_ticker == ticker,
-                ModelVersion.ticker != ticker,
-                ModelVersion.status != versions.PRUNED,
-            )
-        )
-    )
-    kept = _keep_set(links, ticker=ticker, keep=keep, aliased=aliased, others=parents_elsewhere)
+    if elsewhere is None:
+        elsewhere = parents_elsewhere(session, ticker=ticker)
+    others = elsewhere.get(ticker, set())
+    kept = _keep_set(links, ticker=ticker, keep=keep, aliased=aliased, others=others)
     return sorted(
         link.version
         for link in links
@@ -81,12 +95,12 @@ def plan_ticker(session: Session, *, ticker: str, keep: int) -> list[int]:
 
 
 def _keep_set(
-    links: list[_Link], *, ticker: str, keep: int, aliased: set[int], others: set[int | None]
+    links: list[_Link], *, ticker: str, keep: int, aliased: set[int], others: set[int]
 ) -> set[int]:
     by_version = {link.version: link for link in links}
     todo = sorted(by_version, reverse=True)[:keep]
     todo += [link.version for link in links if link.id in aliased]
-    todo += [v for v in others if v is not None]
+    todo += list(others)
     kept: set[int] = set()
     while todo:
         version = todo.pop()
@@ -99,10 +113,18 @@ def _keep_set(
     return kept
 
 
-def prune_ticker(session: Session, *, ticker: str, keep: int, dry_run: bool = False) -> list[int]:
+def prune_ticker(
+    session: Session,
+    *,
+    ticker: str,
+    keep: int,
+    dry_run: bool = False,
+    elsewhere: dict[str, set[int]] | None = None,
+) -> list[int]:
     """Prune one ticker's versions beyond what retention keeps, under its registry lock, in
-    the caller's transaction; the version numbers pruned (or, dry, that would be)."""
-    doomed = plan_ticker(session, ticker=ticker, keep=keep)
+    the caller's transaction; the version numbers pruned (or, dry, that would be). A first
+    plan may use a pass's `elsewhere`; the one under the lock reads everything afresh."""
+    doomed = plan_ticker(session, ticker=ticker, keep=keep, elsewhere=elsewhere)
     if not doomed or dry_run:
         return doomed  # most passes: nothing to prune, so no lock and no write
     # Decided again under the lock: what is registered or aliased now, not before it.
@@ -135,9 +157,13 @@ def prune_registry(url: str, *, keep: int, dry_run: bool = False) -> PruneReport
     report = PruneReport(keep=keep, dry_run=dry_run)
     with session_scope(url) as session:
         tickers = tickers_with_versions(session)
+        # Read once for the pass (one query, not one per ticker): each ticker's first plan.
+        elsewhere = parents_elsewhere(session)
     for ticker in tickers:
         with session_scope(url) as session:
-            doomed = prune_ticker(session, ticker=ticker, keep=keep, dry_run=dry_run)
+            doomed = prune_ticker(
+                session, ticker=ticker, keep=keep, dry_run=dry_run, elsewhere=elsewhere
+            )
         report.tickers += 1
         if doomed:
             report.pruned[ticker] = doomed

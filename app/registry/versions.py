@@ -252,8 +252,10 @@ def set_alias(session: Session, *, ticker: str, alias: str, version: int) -> Non
 
 
 def move_alias(session: Session, *, ticker: str, alias: str, version: int) -> None:
-    """Point an alias at a version by hand, under the ticker's registry lock (as the gate)."""
+    """Point an alias at a version by hand, under the ticker's registry lock (as the gate);
+    Gone (410) for a version retention pruned, which could serve nothing."""
     lock_ticker(session, ticker=ticker)
+    require_unpruned(get_version(session, ticker=ticker, version=version), use="an alias to it")
     set_alias(session, ticker=ticker, alias=alias, version=version)
 
 

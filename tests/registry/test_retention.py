@@ -91,6 +91,9 @@ def test_a_pruned_versions_forecast_and_backtest_are_410_and_say_why(
     assert detail.status_code == 200 and detail.json()["status"] == "pruned"
     served = client.get("/forecast/^GSPC")
     assert served.status_code == 200 and served.json()["model_version"] == 3
+    # Nor can an alias be pointed at it by hand.
+    moved = client.put("/models/^GSPC/aliases/pinned", json={"version": 1})
+    assert moved.status_code == 410 and "an alias to it" in moved.json()["detail"]
 
 
 def test_a_prune_waits_for_a_registration_under_way_and_loses_nothing_of_it(db_url: str) -> None:

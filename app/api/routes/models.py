@@ -178,7 +178,10 @@ def get_live_accuracy(
     "/{ticker}/aliases/{alias}",
     operation_id="alias_set",
     response_model=AliasOut,
-    responses={**ok({"ticker": "^GSPC", "alias": "champion", "version": 3}), **errors(*READ, 404)},
+    responses={
+        **ok({"ticker": "^GSPC", "alias": "champion", "version": 3}),
+        **errors(*READ, 404, 410),
+    },
 )
 def put_alias(
     ticker: TickerPath,

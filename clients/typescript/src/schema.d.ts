@@ -3684,6 +3684,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The version was pruned by retention (TICKERCAST_KEEP_VERSIONS): its row, config, metrics and lineage remain, its weights and backtest windows do not. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request is invalid; `errors` lists every field that is wrong. */
             422: {
                 headers: {
