@@ -87,7 +87,8 @@ bench-conditional: install
 
 # A universe of tickers: listings, batch forecasts and a scheduler pass at 1,000 tickers against
 # 10, retention's database size after 10 rounds against 5, bytes per version (SQLite and the
-# PostgreSQL of TICKERCAST_BENCH_POSTGRES_URL; `python -m bench.scale --no-postgres` without).
+# PostgreSQL of TICKERCAST_BENCH_POSTGRES_URL; `python -m bench.scale --no-postgres` without),
+# and 40 tiny training jobs through 2 local trainers and 2 RQ workers (TICKERCAST_BENCH_REDIS_URL).
 bench-scale: install
 	$(BIN)/python -m bench.scale
 

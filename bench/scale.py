@@ -15,10 +15,13 @@ lock and run the champion gate). Retention then runs as a scheduler pass runs it
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -571,6 +574,168 @@ def scheduler_section(passes: list[Pass]) -> list[str]:
     return lines
 
 
+# ---------------------------------------------------------------------------------------------
+# Training throughput: tiny jobs with 2 local trainers and with 2 RQ workers
+
+JOBS = 40
+TRAINERS = 2
+REDIS_URL = os.environ.get("TICKERCAST_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+@dataclass
+class Throughput:
+    backend: str
+    jobs: int
+    seconds: float  # from the first request to the last job's end
+    walls: list[float]  # each job's started_at to finished_at
+    outside: list[float]  # each job's wall less its recorded stages
+    failed: int
+
+
+def _job_body(i: int) -> dict[str, Any]:
+    return {
+        **TINY,
+        "ticker": ticker_names(REFERENCE)[i % REFERENCE],
+        "seed": 100 + i,
+        "promote": "never",
+    }
+
+
+def run_jobs(url: str, count: int, backend: str) -> Throughput:
+    """POST /train `count` tiny jobs, wait for them all, read each job's wall and stages."""
+    with httpx.Client(base_url=url, timeout=60) as http:
+        started = time.perf_counter()
+        ids = []
+        for i in range(count):
+            answer = http.post("/train", json=_job_body(i))
+            answer.raise_for_status()
+            ids.append(answer.json()["id"])
+        deadline = time.monotonic() + 3600
+        while True:
+            jobs = [http.get(f"/jobs/{job_id}").json() for job_id in ids]
+            if all(job["status"] in FINISHED for job in jobs):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("jobs did not finish within an hour")
+            time.sleep(1.0)
+        seconds = time.perf_counter() - started
+        walls, outside = [], []
+        for job in jobs:
+            if job["status"] != "succeeded":
+                continue
+            wall = (
+                dt.datetime.fromisoformat(job["finished_at"])
+                - dt.datetime.fromisoformat(job["started_at"])
+            ).total_seconds()
+            detail = http.get(f"/models/{job['ticker']}/versions/{job['model_version']}").json()
+            timings = detail["metrics"]["timings"]
+            stages = sum(v for k, v in timings.items() if k.endswith("_seconds") and v)
+            walls.append(wall)
+            outside.append(wall - stages)
+    failed = sum(job["status"] != "succeeded" for job in jobs)
+    return Throughput(backend, count, seconds, walls, outside, failed)
+
+
+def throughput(work: Path, trained: Trained, count: int) -> list[Throughput]:
+    """`count` tiny jobs through 2 local trainers (the API's dispatcher), then through 2 RQ
+    workers, each on a fresh 10-ticker database."""
+    from bench.serve import serving, tickercast
+
+    out = []
+    for backend in ("local", "rq"):
+        universe = build_universe(work / f"jobs-{backend}", trained, REFERENCE)
+        settings = universe.settings.model_copy(
+            update={
+                "job_supervisor": True,
+                "max_training_jobs": TRAINERS,
+                "dispatch_interval_seconds": 0.2,
+                "train_rate_limit": "10000/minute",
+                "queue": backend,
+                "redis_url": REDIS_URL,
+                "rq_queue_name": f"tickercast-bench-{os.getpid()}",
+            }
+        )
+        env = settings_env(settings)
+        folder = settings.data_dir
+        with contextlib.ExitStack() as stack:
+            url, _ = stack.enter_context(
+                serving(tickercast(settings, 1), env, folder / "serve.log", None)
+            )
+            if backend == "rq":
+                for n in range(TRAINERS):
+                    log = (folder / f"worker{n}.log").open("ab")
+                    stack.callback(log.close)
+                    worker = subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "app.cli",
+                            "worker",
+                            "--name",
+                            f"bench-{n}-{os.getpid()}",
+                        ],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                    stack.callback(_stop, worker)
+                stack.callback(_delete_queue, settings)
+            print(f"{count} jobs through {TRAINERS} {backend} trainers", flush=True)
+            out.append(run_jobs(url, count, backend))
+    return out
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _delete_queue(settings: Settings) -> None:
+    """The bench's own queue and its jobs out of Redis (never a flush: Redis is shared)."""
+    from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
+
+    from app.jobs.rq_backend import redis_connection, training_queue
+
+    queue = training_queue(settings, redis_connection(settings))
+    for registry in (FinishedJobRegistry, FailedJobRegistry, StartedJobRegistry):
+        queue.connection.delete(registry(queue=queue).key)
+    queue.delete(delete_jobs=True)
+
+
+def throughput_section(runs: list[Throughput]) -> list[str]:
+    lines = [
+        f"### Training throughput: {runs[0].jobs} tiny jobs, {TRAINERS} local trainers against "
+        f"{TRAINERS} RQ workers",
+        "",
+        f"Each job is the tiny request (one LSTM [8], 2 epochs, `promote: never`) on one of "
+        f"{REFERENCE} tickers' 5,031 bars, all posted at once to one API process. Local: the "
+        f"API's dispatcher runs `TICKERCAST_MAX_TRAINING_JOBS={TRAINERS}` training processes, "
+        f"each spawned for one job; RQ: {TRAINERS} `tickercast worker` processes, each "
+        "forking a process per job. A job's wall is its `started_at` to `finished_at`; outside "
+        "the stages is that wall less its recorded stages (prices, fit, export, parity, "
+        "backtest, gate, registration): the process start, imports (TensorFlow's among them) "
+        "and claiming the job.",
+        "",
+        "| trainers | jobs per minute | job wall (s, median) | outside the stages (s, median) "
+        "| share of the wall | failed |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for run in runs:
+        wall = statistics.median(run.walls) if run.walls else float("nan")
+        outside = statistics.median(run.outside) if run.outside else float("nan")
+        lines.append(
+            f"| {TRAINERS} {run.backend} | {run.jobs / run.seconds * 60:.1f} | {wall:.1f} | "
+            f"{outside:.1f} | {outside / wall:.0%} | {run.failed} |"
+        )
+    lines.append("")
+    return lines
+
+
 READING = """### Reading the figures, and what limits the missed targets
 
 - Retention on SQLite: a database made by this version has incremental auto-vacuum, and a
@@ -579,8 +744,8 @@ READING = """### Reading the figures, and what limits the missed targets
   the pruned blobs' TOAST space, but the file does not shrink: the new versions of a round
   are written before that round's prune, so up to `TICKERCAST_KEEP_VERSIONS` + 1 versions'
   blobs per ticker are held at once, and the size after 10 rounds is bounded by
-  (5 + 1) / 5 = 1.2 times the size after 5, not 1.1. `VACUUM FULL` (an exclusive lock: a maintenance window) brings it
-  back under the target.
+  (5 + 1) / 5 = 1.2 times the size after 5, not 1.1. `VACUUM FULL` (an exclusive lock: a
+  maintenance window) brings it back under the target.
 - "Champion stays at v1" keeps the aliased version 1's blobs beside the latest five on
   purpose: six full versions, so at least 6/5 however the space comes back.
 - `POST /forecasts` cold: an ONNX session per ticker served (`TICKERCAST_ONNX_CACHE_SIZE`
@@ -593,6 +758,11 @@ READING = """### Reading the figures, and what limits the missed targets
   first (`app/prices/store.py:list_tickers`), it aggregated every ticker's bars for any page:
   616 ms p50 for the first page at 1,000 tickers against 7.7 ms at 10, in this bench's first
   run (2026-12-07, the same machine).
+- Training throughput: both backends start a fresh process per job (the local dispatcher
+  spawns one; an RQ worker forks one, and neither parent has imported TensorFlow), so each
+  job pays the time outside its stages again. A trainer that keeps TensorFlow imported
+  across jobs (the issue's warm trainer) is not built, and how this overhead compares with a
+  default job's time is not measured here: only tiny jobs were run.
 """
 
 
@@ -609,8 +779,11 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-write", action="store_true", help="print, do not write the file")
     parser.add_argument(
-        "--only", choices=("retention", "universe"), help="one part (the section holds it alone)"
+        "--only",
+        choices=("retention", "universe", "throughput"),
+        help="one part (the section holds it alone)",
     )
+    parser.add_argument("--jobs", type=int, default=JOBS, help="tiny jobs per backend")
     args = parser.parse_args()
     started = dt.datetime.now(dt.UTC)
     print("training the tiny network once", flush=True)
@@ -641,6 +814,8 @@ def main() -> None:
                 *batch_section(big_served, sized),
                 *scheduler_section(passes),
             ]
+        if args.only in (None, "throughput"):
+            body += throughput_section(throughput(work, trained, args.jobs))
         if args.only in (None, "retention"):
             runs: list[RetentionRun] = []
             for scenario, mode in (("champion moves", moving), ("champion stays at v1", sitting)):
