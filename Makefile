@@ -10,7 +10,7 @@ PORT ?= 8000
 export TICKERCAST_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export TICKERCAST_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-fast install migrate sample serve lint bench bench-serve bench-conditional ts-types images image-test clean
+.PHONY: run test test-fast install migrate sample serve lint bench bench-serve bench-conditional bench-scale ts-types images image-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,13 @@ bench-serve: install
 # A revalidated forecast (304) against a cached one (200): requests/s and bytes (needs wrk).
 bench-conditional: install
 	$(BIN)/python -m bench.conditional
+
+# A universe of tickers: listings, batch forecasts and a scheduler pass at 1,000 tickers against
+# 10, retention's database size after 10 rounds against 5, bytes per version (SQLite and the
+# PostgreSQL of TICKERCAST_BENCH_POSTGRES_URL; `python -m bench.scale --no-postgres` without),
+# and 40 tiny training jobs through 2 local trainers and 2 RQ workers (TICKERCAST_BENCH_REDIS_URL).
+bench-scale: install
+	$(BIN)/python -m bench.scale
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

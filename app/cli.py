@@ -41,6 +41,12 @@ def _workers(value: str) -> int:
 WORKER_HEALTHCHECK_SECONDS = 60
 
 
+def _keep(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 10000:
+        raise argparse.ArgumentTypeError(f"invalid keep {value!r}: a whole number, 1 to 10000")
+    return int(value)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the API with uvicorn (SQLite databases are migrated first)."""
     from app.observability import multiprocess
@@ -192,7 +198,7 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_registry(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_registry_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Check every stored model blob against the SHA-256 recorded at its registration: one line
     per damaged blob, exit status 1 if any."""
     from app.db.engine import session_scope
@@ -207,6 +213,25 @@ def cmd_registry(args: argparse.Namespace, settings: Settings) -> int:
         + (f"{len(found.damaged)} damaged" if found.damaged else "all match their SHA-256")
     )
     return 1 if found.damaged else 0
+
+
+def cmd_registry_prune(args: argparse.Namespace, settings: Settings) -> int:
+    """Prune versions beyond TICKERCAST_KEEP_VERSIONS (README "Retention")."""
+    from app.registry import retention
+
+    keep = args.keep or settings.keep_versions
+    report = retention.prune_registry(
+        settings.resolved_database_url(), keep=keep, dry_run=args.dry_run
+    )
+    verb = "would prune" if args.dry_run else "pruned"
+    for ticker, numbers in report.pruned.items():
+        print(f"{ticker}: {verb} versions {', '.join(map(str, numbers))}")
+    print(
+        f"{verb} {report.count} version(s) of {len(report.pruned)} ticker(s); "
+        f"{report.tickers} ticker(s) looked at, keeping the latest {keep} of each, "
+        "every aliased version and the parents of kept ones"
+    )
+    return 0
 
 
 def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
@@ -261,16 +286,26 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("revision", nargs="?", help="target revision (default head / base)")
     db.set_defaults(func=cmd_db)
 
-    openapi = sub.add_parser("openapi", help="print the OpenAPI schema the service serves")
-    openapi.add_argument("--output", type=Path, help="write it to this file instead")
-    openapi.set_defaults(func=cmd_openapi)
-
-    registry = sub.add_parser("registry", help="check the stored model versions")
+    registry = sub.add_parser("registry", help="look after the model registry")
     rsub = registry.add_subparsers(dest="action", required=True)
+    prune = rsub.add_parser(
+        "prune",
+        help="remove weights and backtest windows of versions beyond TICKERCAST_KEEP_VERSIONS "
+        "(rows, configs, metrics and lineage stay; aliased versions and parents are kept)",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="say what would be pruned")
+    prune.add_argument(
+        "--keep", type=_keep, help="versions to keep per ticker (default the setting)"
+    )
+    prune.set_defaults(func=cmd_registry_prune)
     verify = rsub.add_parser(
         "verify", help="check every ONNX graph and Keras model against its recorded SHA-256"
     )
-    verify.set_defaults(func=cmd_registry)
+    verify.set_defaults(func=cmd_registry_verify)
+
+    openapi = sub.add_parser("openapi", help="print the OpenAPI schema the service serves")
+    openapi.add_argument("--output", type=Path, help="write it to this file instead")
+    openapi.set_defaults(func=cmd_openapi)
 
     prices = sub.add_parser("prices", help="import daily prices")
     psub = prices.add_subparsers(dest="action", required=True)

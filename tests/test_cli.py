@@ -105,3 +105,23 @@ def test_a_training_process_with_a_wrong_setting_says_so_in_one_line(tmp_path: P
         "python -m app.jobs.runner: error: TICKERCAST_MAX_ATTEMPTS: Input should be greater "
         "than or equal to 1 (got '0')\n"
     )
+
+
+def test_registry_prune_says_what_it_would_prune_then_prunes_it(tmp_path: Path) -> None:
+    from app.registry import versions
+    from tests.registry.test_versions import new_version
+
+    assert run(tmp_path, "db", "upgrade").returncode == 0
+    with session_scope(f"sqlite:///{tmp_path / 'tickercast.db'}") as s:
+        for _ in range(4):
+            versions.register_version(s, new=new_version("CLI"))
+    dry = run(tmp_path, "registry", "prune", "--dry-run", "--keep", "2")
+    assert dry.returncode == 0, dry.stderr
+    assert "CLI: would prune versions 1, 2" in dry.stdout
+    done = run(tmp_path, "registry", "prune", env={"TICKERCAST_KEEP_VERSIONS": "3"})
+    assert done.returncode == 0, done.stderr
+    assert "CLI: pruned versions 1\n" in done.stdout
+    assert "pruned 1 version(s) of 1 ticker(s)" in done.stdout
+    with session_scope(f"sqlite:///{tmp_path / 'tickercast.db'}") as s:
+        statuses = [r.status for r in versions.list_versions(s, ticker="CLI")]
+        assert statuses == ["ready", "ready", "ready", "pruned"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import threading
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,3 +187,64 @@ def yahoo_http(
         return session
 
     return install
+
+
+def symbol_chart(symbol: str, factor: float) -> Payload:
+    """The recorded chart body as Yahoo answers it for another symbol: its meta names the
+    symbol, and every price (and adjusted close) is scaled by `factor`."""
+    payload = load_chart()
+    result = chart_result(payload)
+    result["meta"]["symbol"] = symbol
+    quote = result["indicators"]["quote"][0]
+    for column in ("open", "high", "low", "close"):
+        quote[column] = [None if v is None else v * factor for v in quote[column]]
+    adjclose = result["indicators"]["adjclose"][0]
+    adjclose["adjclose"] = [None if v is None else v * factor for v in adjclose["adjclose"]]
+    return payload
+
+
+@dataclass
+class FakeYahooMany:
+    """Yahoo answering many symbols, as a batch (`yf.download` with a list) asks it: one chart
+    request per symbol. `charts` answers a symbol's requests; a symbol without one is a 404
+    as Yahoo gives an unlisted symbol; `queued` holds answers to a symbol's next history
+    requests (a 429, say) before its chart."""
+
+    charts: dict[str, Payload]
+    queued: dict[str, list[FakeResponse]] = field(default_factory=dict)
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def history_requests(self, symbol: str) -> int:
+        return sum(1 for s, p in self.requests if s == symbol and "period1" in p)
+
+    def answer(self, url: str, params: dict[str, Any] | None) -> FakeResponse:
+        params = dict(params or {})
+        if "/chart/" not in url:
+            return FakeResponse(NOT_FOUND_CHART, status_code=404, url=url)
+        symbol = urllib.parse.unquote(url.rsplit("/", 1)[-1])
+        self.requests.append((symbol, params))
+        if symbol not in self.charts:
+            return FakeResponse(NOT_FOUND_CHART, status_code=404, url=url)
+        waiting = self.queued.get(symbol, [])
+        if "period1" in params and waiting:
+            response = waiting.pop(0)
+            if response.status_code == 429:
+                raise YFRateLimitError()
+            return response
+        return FakeResponse(self.charts[symbol], url=url)
+
+
+@pytest.fixture
+def yahoo_many(monkeypatch: pytest.MonkeyPatch, isolated_yfinance: None) -> Iterator[FakeYahooMany]:
+    """Yahoo answering each symbol from the recorded chart (set `charts`); YfData.get and
+    cache_get are the HTTP seam, called from yf.download's threads as from history."""
+    fake = FakeYahooMany(charts={})
+    lock = threading.Lock()
+
+    def get(self: YfData, url: str, params: Any = None, timeout: float = 30) -> FakeResponse:
+        with lock:  # yf.download asks from several threads
+            return fake.answer(url, params)
+
+    monkeypatch.setattr(YfData, "get", get)
+    monkeypatch.setattr(YfData, "cache_get", get)
+    yield fake

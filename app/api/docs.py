@@ -12,6 +12,8 @@ _MEANING = {
     404: "The ticker, job, version or alias is unknown; `detail` says what to do.",
     408: "The request body stopped arriving before it was whole; nothing was stored.",
     409: "The request conflicts with the current state (e.g. the job already finished).",
+    410: "The version was pruned by retention (TICKERCAST_KEEP_VERSIONS): its row, config, "
+    "metrics and lineage remain, its weights and backtest windows do not.",
     413: "The request body is over the route's limit; nothing was stored.",
     415: "The body's Content-Type is not one this route takes.",
     422: "The request is invalid; `errors` lists every field that is wrong.",

@@ -184,9 +184,15 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = Field(default=300.0, ge=1.0)
     refresh_backoff_seconds: float = Field(default=900.0, ge=1.0)
     refresh_backoff_max_seconds: float = Field(default=86400.0, ge=1.0)
+    # Tickers per batch call to the price source (the scheduler and POST /prices/refresh).
+    refresh_batch_size: int = Field(default=50, ge=1, le=500)
     retrain_after_sessions: int = Field(default=20, ge=1, le=10000)
     retrain_below_live_skill: float = Field(default=-0.02, ge=-10.0, le=1.0)
     retrain_min_live_forecasts: int = Field(default=20, ge=1, le=100000)
+    # Retention (`tickercast registry prune` and every scheduler pass): per ticker the latest
+    # this many versions keep their weights and backtest windows, beside every aliased version
+    # and the parents of kept ones; the others are pruned (their row, config and metrics stay).
+    keep_versions: int = Field(default=5, ge=1, le=10000)
 
     # Keras vs ONNX Runtime on the test windows; worse than this is not registered.
     parity_tolerance: float = 1e-4

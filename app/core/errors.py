@@ -136,3 +136,9 @@ class NoPriceData(PriceSourceError):
     """The source answered but had no bars for the ticker and range."""
 
     status, code = 404, "no_price_data"
+
+
+class Gone(TickercastError):
+    """410: what was asked for existed and was removed on purpose (a pruned version)."""
+
+    status, code = 410, "gone"

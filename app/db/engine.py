@@ -38,8 +38,13 @@ os.register_at_fork(after_in_child=_forget_inherited_connections)
 def _sqlite_pragmas(busy_timeout: float) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout * 1000)}")
+        # A new, empty file only (an existing one keeps its mode until a VACUUM, and setting it
+        # there would wait for any writer): retention's prune then hands freed pages back to
+        # the file system with `incremental_vacuum`.
+        if cursor.execute("PRAGMA page_count").fetchone()[0] == 0:
+            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         # WAL keeps committed data safe with NORMAL; FULL would fsync every commit.
         cursor.execute("PRAGMA synchronous=NORMAL")

@@ -25,8 +25,10 @@ OTHER_FORECASTS = ("network", "blend")
 def load_backtest(
     session: Session, *, ticker: str, version: int
 ) -> tuple[ModelVersion, dict[str, Any]]:
-    """The version and its stored backtest, or ModelNotFound when it has none."""
+    """The version and its stored backtest, or ModelNotFound when it has none (Gone when
+    retention pruned it)."""
     row = versions.get_version(session, ticker=ticker, version=version)
+    versions.require_unpruned(row, use="its backtest")
     record = session.scalar(select(ModelVersion.backtest).where(ModelVersion.id == row.id))
     if not record:
         raise ModelNotFound(

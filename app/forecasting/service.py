@@ -181,6 +181,7 @@ def forecast(
     """A multi-step forecast from the stored bars up to the newest one, with intervals."""
     selection = select_version(session, ticker=ticker, version=version, alias=alias)
     row = selection.row
+    versions.require_unpruned(row, use="a forecast")
     config = TrainingConfig.from_stored(row.config)
     steps = config.horizon if horizon is None else horizon
     if not 1 <= steps <= config.horizon:

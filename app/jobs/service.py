@@ -209,7 +209,8 @@ def list_jobs(
     offset: int = 0,
 ) -> list[TrainingJob]:
     """Jobs, newest first, filtered by ticker and status."""
-    query = select(TrainingJob).order_by(TrainingJob.created_at.desc())
+    # The id breaks ties of created_at, so that pages neither repeat nor skip a job.
+    query = select(TrainingJob).order_by(TrainingJob.created_at.desc(), TrainingJob.id.desc())
     if ticker is not None:
         query = query.where(TrainingJob.ticker == ticker)
     if status is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 
@@ -22,9 +23,17 @@ from app.core.types import range_problem
 from app.jobs.service import jobs_running_on
 from app.observability.metrics import PRICE_SOURCE_ERRORS
 from app.prices import store
+from app.prices.calendars import calendar_timezone
 from app.prices.checks import Implausible, implausible_bars, implausible_prices
 from app.prices.csv_format import parse_price_csv_lines
-from app.prices.sources import PriceSource, configured_source
+from app.prices.sources import (
+    BatchFetch,
+    FetchResult,
+    PriceSource,
+    Wanted,
+    configured_source,
+    fetch_many,
+)
 from app.webhooks import outbox
 
 log = logging.getLogger("tickercast.prices")
@@ -222,7 +231,7 @@ def refresh(
     span = store.bar_range(session, ticker=ticker)
     fetch_start = start
     if span is not None:
-        fetch_start = span[1] - dt.timedelta(days=REFRESH_OVERLAP_DAYS)
+        fetch_start = refresh_start(span)
         if start is not None and start < span[0]:
             fetch_start = start
     try:
@@ -230,6 +239,49 @@ def refresh(
     except PriceSourceError as exc:
         PRICE_SOURCE_ERRORS.labels(source.name, type(exc).__name__).inc()
         raise
+    return store_fetched(session, ticker=ticker, result=result, before=span)
+
+
+def refresh_start(span: tuple[dt.date, dt.date, int] | None) -> dt.date | None:
+    """Where a refresh asks from: a week before the newest stored bar, or all of history."""
+    return None if span is None else span[1] - dt.timedelta(days=REFRESH_OVERLAP_DAYS)
+
+
+def wanted(session: Session, *, tickers: Sequence[str]) -> list[Wanted]:
+    """What a batch refresh asks the source for each ticker: from a week before its newest
+    stored bar, with its stored calendar and time zone (all of history for a new one)."""
+    out = []
+    for ticker in tickers:
+        info = store.get_ticker(session, ticker=ticker)
+        span = store.bar_range(session, ticker=ticker)
+        out.append(
+            Wanted(
+                ticker=ticker,
+                start=refresh_start(span),
+                calendar=info.calendar if info and span else None,
+                timezone=(info.timezone or calendar_timezone(info.calendar))
+                if info and span
+                else None,
+            )
+        )
+    return out
+
+
+def count_errors(source: PriceSource, fetched: BatchFetch) -> None:
+    """Count a batch's failures by kind in /metrics, as a single refresh counts its own."""
+    for exc in fetched.errors.values():
+        PRICE_SOURCE_ERRORS.labels(source.name, type(exc).__name__).inc()
+
+
+def store_fetched(
+    session: Session,
+    *,
+    ticker: str,
+    result: FetchResult,
+    before: tuple[dt.date, dt.date, int] | None,
+) -> RefreshSummary:
+    """Store a fetch's bars, mark the ticker refreshed and tell the receivers (the second half
+    of a refresh, single or batched)."""
     store.ensure_ticker(
         session,
         ticker=ticker,
@@ -241,7 +293,7 @@ def refresh(
     # by nothing (a bad tick from the source must not poison forecasts or live scores).
     wild = _implausible_prices(session, ticker, result.frame, {}) if len(result.frame) else []
     for bar in wild:
-        log.warning("%s from %s quarantined: %s", ticker, source.name, bar)
+        log.warning("%s from %s quarantined: %s", ticker, result.source, bar)
     fetched = store.upsert_bars(
         session, ticker=ticker, frame=result.frame, quarantined=[bar.day for bar in wild]
     )
@@ -250,9 +302,9 @@ def refresh(
     assert after is not None
     summary = RefreshSummary(
         ticker=ticker,
-        source=source.name,
+        source=result.source,
         fetched=fetched,
-        added=after[2] - (span[2] if span else 0),
+        added=after[2] - (before[2] if before else 0),
         last=after[1],
         stored_rows=after[2],
     )
@@ -270,6 +322,51 @@ def refresh_now(session: Session, *, ticker: str, settings: Settings) -> Refresh
             f"PUT /prices/{ticker} instead."
         )
     return refresh(session, ticker=ticker, source=source)
+
+
+@dataclass(frozen=True)
+class BatchRefresh:
+    """POST /prices/refresh: per ticker, in the order asked, its summary or the source's
+    error, and how the tickers were fetched."""
+
+    outcomes: dict[str, RefreshSummary | PriceSourceError]
+    batches: int  # batch calls to the source
+    from_batches: int  # tickers read from a batch's answer
+    alone: int  # tickers fetched one by one (new, or a batch could not read them)
+
+
+def refresh_many_now(
+    session: Session, *, tickers: Sequence[str], settings: Settings
+) -> BatchRefresh:
+    """POST /prices/refresh: many tickers from the configured source, in batches of
+    TICKERCAST_REFRESH_BATCH_SIZE, each a batch could not read asked alone; a ticker that
+    fails fails alone, and the others are stored."""
+    source = configured_source(settings)
+    if source is None:
+        raise Conflict(
+            "No price source is configured (TICKERCAST_PRICE_SOURCE=none): import bars with "
+            "PUT /prices/{ticker} instead."
+        )
+    asked = list(dict.fromkeys(tickers))  # each once, in the order asked
+    before = {t: store.bar_range(session, ticker=t) for t in asked}
+    fetched = fetch_many(
+        source, wanted(session, tickers=asked), end=None, batch_size=settings.refresh_batch_size
+    )
+    count_errors(source, fetched)
+    outcomes: dict[str, RefreshSummary | PriceSourceError] = {}
+    for ticker in asked:
+        result = fetched.results.get(ticker)
+        outcomes[ticker] = (
+            fetched.errors[ticker]
+            if result is None
+            else store_fetched(session, ticker=ticker, result=result, before=before[ticker])
+        )
+    return BatchRefresh(
+        outcomes=outcomes,
+        batches=fetched.batches,
+        from_batches=fetched.from_batches,
+        alone=fetched.alone,
+    )
 
 
 def refresh_bars(

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -33,12 +34,16 @@ from app.prices.csv_format import (
 
 __all__ = [
     "PRICE_COLUMNS",
+    "BatchFetch",
+    "Wanted",
+    "fetch_many",
     "FetchResult",
     "PriceSource",
     "YFinanceSource",
     "validate_frame",
 ]
 
+log = logging.getLogger("tickercast.prices")
 # yfinance's own period="max" asks for 99 years back; start=None asks for the same.
 _MAX_HISTORY_DAYS = 99 * 365
 # Column names in yfinance's frame -> price frame columns.
@@ -74,6 +79,63 @@ class PriceSource(Protocol):
     def fetch(self, ticker: str, start: dt.date | None, end: dt.date | None) -> FetchResult:
         """Daily bars for ticker from start to end (both inclusive; None means unbounded)."""
         ...
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One ticker of a batch refresh: from when, and its stored exchange calendar and time
+    zone (None for a ticker not stored yet, which is fetched alone to learn them)."""
+
+    ticker: str
+    start: dt.date | None
+    calendar: str | None = None
+    timezone: str | None = None
+
+
+@runtime_checkable
+class BatchSource(Protocol):
+    """A source that can also fetch many tickers in one call."""
+
+    def fetch_batch(self, wanted: Sequence[Wanted], end: dt.date | None) -> dict[str, FetchResult]:
+        """Bars for each ticker it could read; the others are left out (not raised)."""
+        ...
+
+
+@dataclass
+class BatchFetch:
+    """What fetch_many got: bars or the source's error per ticker, and how."""
+
+    results: dict[str, FetchResult] = field(default_factory=dict)
+    errors: dict[str, PriceSourceError] = field(default_factory=dict)
+    batches: int = 0  # batch calls made
+    from_batches: int = 0  # tickers read from a batch's answer
+    alone: int = 0  # tickers fetched alone: not stored yet, or a batch could not read them
+
+
+def fetch_many(
+    source: PriceSource, wanted: Sequence[Wanted], *, end: dt.date | None, batch_size: int
+) -> BatchFetch:
+    """Every wanted ticker's bars: stored tickers in batches of `batch_size` through the
+    source's batch call when it has one, then each ticker a batch could not read (and each
+    not stored yet) alone, with the single fetch's own retries and backoff. One ticker's
+    failure is its own entry in `errors`; the others are unaffected."""
+    done = BatchFetch()
+    if isinstance(source, BatchSource):
+        known = [w for w in wanted if w.calendar is not None and w.timezone is not None]
+        for i in range(0, len(known), batch_size):
+            got = source.fetch_batch(known[i : i + batch_size], end)
+            done.batches += 1
+            done.from_batches += len(got)
+            done.results.update(got)
+    for w in wanted:
+        if w.ticker in done.results:
+            continue
+        done.alone += 1
+        try:
+            done.results[w.ticker] = source.fetch(w.ticker, w.start, end)
+        except PriceSourceError as exc:
+            done.errors[w.ticker] = exc
+    return done
 
 
 def _utc_now() -> dt.datetime:
@@ -249,6 +311,62 @@ class YFinanceSource:
         except ValueError as exc:
             raise PriceSourceError(f"Yahoo's bars for {symbol!r} are unusable: {exc}") from exc
         return FetchResult(frame=frame, calendar=calendar, timezone=timezone, source=self.name)
+
+    def fetch_batch(self, wanted: Sequence[Wanted], end: dt.date | None) -> dict[str, FetchResult]:
+        """Many stored tickers' bars in one yfinance call (`yf.download` with the list).
+
+        yfinance 1.7 asks Yahoo's chart API once per symbol inside that call (in threads:
+        the chart API has no multi-symbol form) and records a symbol it could not read
+        instead of raising; such a ticker, or one whose answer holds no usable bar from its
+        start, is left out, for fetch_many to ask alone. Each batch asks from the earliest
+        start among its tickers; each ticker keeps the days from its own start.
+        """
+        if not wanted:
+            return {}
+        now = pd.Timestamp(self._now())
+        now = now.tz_localize("UTC") if now.tz is None else now.tz_convert("UTC")
+        starts = [w.start or now.date() - dt.timedelta(days=_MAX_HISTORY_DAYS) for w in wanted]
+        last = end or now.date() + dt.timedelta(days=1)
+        try:
+            raw = yf.download(
+                [w.ticker for w in wanted],
+                start=min(starts),
+                end=last + dt.timedelta(days=1),  # Yahoo's end is exclusive
+                interval="1d",
+                auto_adjust=False,
+                actions=True,
+                group_by="ticker",
+                progress=False,
+                timeout=self.timeout_seconds,
+                # Daily bars: yfinance drops the zone, leaving each exchange's own dates.
+                ignore_tz=True,
+                multi_level_index=True,
+            )
+        except Exception as exc:
+            # A failure of the whole call: every ticker is asked alone, with its own retries.
+            log.warning("batch of %d tickers failed (%s); asking each alone", len(wanted), exc)
+            return {}
+        if raw is None or not isinstance(raw.columns, pd.MultiIndex):
+            return {}
+        out: dict[str, FetchResult] = {}
+        symbols = set(raw.columns.get_level_values(0))
+        for w, first in zip(wanted, starts, strict=True):
+            assert w.calendar is not None and w.timezone is not None
+            if w.ticker.upper() not in symbols:
+                continue
+            try:
+                frame = _clean(_yahoo_frame(raw[w.ticker.upper()], None))
+                frame = _drop_unfinished(frame, w.calendar, w.timezone, now.to_pydatetime())
+                frame = frame.loc[pd.Timestamp(first) : pd.Timestamp(last)]
+                if frame.empty:
+                    continue
+                validate_frame(frame)
+            except (PriceSourceError, ValueError, KeyError):
+                continue  # asked alone, whose error then says what is wrong
+            out[w.ticker] = FetchResult(
+                frame=frame, calendar=w.calendar, timezone=w.timezone, source=self.name
+            )
+        return out
 
     def _history(
         self, symbol: str, first: dt.date, stop: dt.date

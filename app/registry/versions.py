@@ -11,7 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.core.errors import ModelCorrupted, ModelNotFound
+from app.core.errors import Gone, ModelCorrupted, ModelNotFound
 from app.db import serving_state
 from app.db.engine import upsert_into
 from app.db.tables import ModelAlias, ModelVersion, RegistryLock, utcnow
@@ -19,6 +19,9 @@ from app.webhooks import outbox
 from models.config import ModelType
 
 READY = "ready"
+# Retention (app/registry/retention.py) removed the version's Keras model, ONNX graph and
+# backtest windows; its row, config, metrics and lineage stay.
+PRUNED = "pruned"
 # The alias forecasts serve by default, moved by the champion gate or by hand.
 CHAMPION = "champion"
 # Version numbers are allocated as max+1; concurrent writers retry on the unique constraint.
@@ -119,6 +122,17 @@ def get_version(session: Session, *, ticker: str, version: int) -> ModelVersion:
     return row
 
 
+def require_unpruned(row: ModelVersion, *, use: str) -> None:
+    """Raise Gone (410) when retention pruned the version, saying what `use` needed."""
+    if row.status == PRUNED:
+        raise Gone(
+            f"Version {row.version} of {row.ticker!r} was pruned by retention "
+            f"(TICKERCAST_KEEP_VERSIONS): its weights and backtest windows were removed, so "
+            f"{use} is not possible; its config, metrics and lineage remain at "
+            f"GET /models/{row.ticker}/versions/{row.version}. Use a newer version or retrain."
+        )
+
+
 def latest_ready(session: Session, *, ticker: str) -> ModelVersion:
     """The newest ready version of a ticker's model, or ModelNotFound."""
     row = session.scalar(
@@ -161,16 +175,21 @@ def list_version_numbers(session: Session, *, ticker: str) -> list[int]:
     )
 
 
-def list_versions(session: Session, *, ticker: str) -> list[ModelVersion]:
-    """All versions of a ticker, newest first, without the weight blobs; ModelNotFound if none."""
+def list_versions(
+    session: Session, *, ticker: str, limit: int | None = None, offset: int = 0
+) -> list[ModelVersion]:
+    """A ticker's versions, newest first, without the weight blobs (a page of `limit` from
+    `offset`, or all); ModelNotFound if it has none (a page past the last is empty)."""
     rows = list(
         session.scalars(
             select(ModelVersion)
             .where(ModelVersion.ticker == ticker)
             .order_by(ModelVersion.version.desc())
+            .limit(limit)
+            .offset(offset)
         )
     )
-    if not rows:
+    if not rows and (offset == 0 or not list_version_numbers(session, ticker=ticker)):
         raise ModelNotFound(f"No model versions for ticker {ticker!r}; train one with POST /train.")
     return rows
 
@@ -236,8 +255,10 @@ def set_alias(session: Session, *, ticker: str, alias: str, version: int) -> Non
 
 
 def move_alias(session: Session, *, ticker: str, alias: str, version: int) -> None:
-    """Point an alias at a version by hand, under the ticker's registry lock (as the gate)."""
+    """Point an alias at a version by hand, under the ticker's registry lock (as the gate);
+    Gone (410) for a version retention pruned, which could serve nothing."""
     lock_ticker(session, ticker=ticker)
+    require_unpruned(get_version(session, ticker=ticker, version=version), use="an alias to it")
     set_alias(session, ticker=ticker, alias=alias, version=version)
 
 

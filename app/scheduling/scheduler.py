@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.errors import PriceSourceError, TickercastError
+from app.core.errors import TickercastError
 from app.db.engine import session_scope
 from app.db.tables import ModelVersion, PriceBar, SchedulerLease, TickerInfo
 from app.forecasting.live import live_accuracy
@@ -26,8 +26,8 @@ from app.jobs.backends import make_backend
 from app.prices import service as prices
 from app.prices import store
 from app.prices.calendars import last_closed_session, sessions_between
-from app.prices.sources import PriceSource, configured_source
-from app.registry import versions
+from app.prices.sources import PriceSource, configured_source, fetch_many
+from app.registry import retention, versions
 from app.training.gate import PromoteMode
 from app.training.spec import TrainingSpec
 
@@ -44,6 +44,9 @@ class Tick:
     failed: dict[str, str] = field(default_factory=dict)
     retrained: dict[str, str] = field(default_factory=dict)  # ticker: why
     refused: dict[str, str] = field(default_factory=dict)  # ticker: what the checks said
+    pruned: dict[str, list[int]] = field(default_factory=dict)  # ticker: versions pruned
+    batches: int = 0  # batch calls to the price source
+    alone: int = 0  # tickers fetched alone (a batch could not read them)
 
 
 def me() -> str:
@@ -119,6 +122,8 @@ class Scheduler:
         if self.source is not None:
             self._refresh(now, done)
         self._retrain(now, done)
+        # Retention after the decisions: versions registered since the last pass are counted.
+        done.pruned = retention.prune_registry(self.url, keep=self.settings.keep_versions).pruned
         return done
 
     def _tickers(self) -> list[tuple[TickerInfo, dt.date]]:
@@ -136,32 +141,49 @@ class Scheduler:
 
     def _refresh(self, now: dt.datetime, done: Tick) -> None:
         assert self.source is not None
+        due: list[TickerInfo] = []
         for info, newest in self._tickers():
             try:
-                if not due_for_refresh(info, newest, now):
-                    continue
+                if due_for_refresh(info, newest, now):
+                    due.append(info)
             except TickercastError as exc:  # a calendar that cannot say: leave the ticker be
                 log.warning("%s: %s", info.symbol, exc.message)
-                continue
-            try:
+        if not due:
+            return
+        with session_scope(self.url) as session:
+            asked = prices.wanted(session, tickers=[info.symbol for info in due])
+            before = {w.ticker: store.bar_range(session, ticker=w.ticker) for w in asked}
+        # Outside any transaction: the source may take a while.
+        fetched = fetch_many(
+            self.source, asked, end=None, batch_size=self.settings.refresh_batch_size
+        )
+        prices.count_errors(self.source, fetched)
+        done.batches, done.alone = fetched.batches, fetched.alone
+        for info in due:
+            result = fetched.results.get(info.symbol)
+            if result is not None:
+                # Each ticker in its own transaction: one that cannot be stored fails alone.
                 with session_scope(self.url) as session:
-                    prices.refresh(session, ticker=info.symbol, source=self.source)
-                done.refreshed.append(info.symbol)
-            except PriceSourceError as exc:
-                failures = info.refresh_failures + 1
-                wait = min(
-                    self.settings.refresh_backoff_seconds * 2 ** (failures - 1),
-                    self.settings.refresh_backoff_max_seconds,
-                )
-                with session_scope(self.url) as session:
-                    store.mark_refresh_failed(
-                        session,
-                        ticker=info.symbol,
-                        error=exc.message,
-                        retry_at=now + dt.timedelta(seconds=wait),
+                    prices.store_fetched(
+                        session, ticker=info.symbol, result=result, before=before[info.symbol]
                     )
-                done.failed[info.symbol] = exc.message
-                log.warning("%s: refresh failed (%s); next try in %d s", info.symbol, exc, wait)
+                done.refreshed.append(info.symbol)
+                continue
+            error = fetched.errors[info.symbol]
+            failures = info.refresh_failures + 1
+            wait = min(
+                self.settings.refresh_backoff_seconds * 2 ** (failures - 1),
+                self.settings.refresh_backoff_max_seconds,
+            )
+            with session_scope(self.url) as session:
+                store.mark_refresh_failed(
+                    session,
+                    ticker=info.symbol,
+                    error=error.message,
+                    retry_at=now + dt.timedelta(seconds=wait),
+                )
+            done.failed[info.symbol] = error.message
+            log.warning("%s: refresh failed (%s); next try in %d s", info.symbol, error, wait)
 
     def _retrain(self, now: dt.datetime, done: Tick) -> None:
         with session_scope(self.url) as session:

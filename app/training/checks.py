@@ -18,7 +18,8 @@ from models.config import TrainingConfig, architecture_differences
 def check_parent(session: Session, *, spec: TrainingSpec) -> ModelVersion | None:
     """The version spec.parent_version names, or None without one.
 
-    Raises ModelNotFound (404) when it is not registered and InvalidInput (422) naming every
+    Raises ModelNotFound (404) when it is not registered, Gone (410) when retention pruned
+    its weights, and InvalidInput (422) naming every
     architecture or input field on which it differs from the request.
     """
     ref = spec.parent_version
@@ -28,6 +29,7 @@ def check_parent(session: Session, *, spec: TrainingSpec) -> ModelVersion | None
         row = versions.get_version(session, ticker=ref.ticker, version=ref.version)
     except ModelNotFound as exc:
         raise ModelNotFound(f"parent_version: {exc.message}") from exc
+    versions.require_unpruned(row, use="a warm start from it")
     differs = architecture_differences(TrainingConfig.from_stored(row.config), spec.config)
     if differs:
         raise InvalidInput(

@@ -43,7 +43,7 @@ def flip_bits(url: str, *, ticker: str, version: int, column: str, at: int = 200
 
 def verify(settings: Settings, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
     """`tickercast registry verify` on the test's database: its exit status and lines."""
-    code = cli.cmd_registry(argparse.Namespace(action="verify"), settings)
+    code = cli.cmd_registry_verify(argparse.Namespace(action="verify"), settings)
     return code, capsys.readouterr().out.splitlines()
 
 

@@ -20,6 +20,7 @@ from app.jobs import service as jobs
 from app.main import create_app
 from app.prices import store
 from app.prices.sources import YFinanceSource
+from app.registry import versions
 from app.scheduling.scheduler import Scheduler
 from app.webhooks.sender import WebhookSender
 from tests.yahoo import FakeResponse, FakeYahoo
@@ -80,6 +81,22 @@ def test_scheduler_retrains_a_stale_champion_and_leaves_a_fresh_one(
         assert job.config["promote"] == "auto"
     # Queued already: no second job.
     assert scheduler.tick(dt.datetime(2019, 3, 1, 23, 0, tzinfo=dt.UTC)).retrained == {}
+
+
+def test_a_scheduler_pass_prunes_versions_beyond_the_setting(
+    settings: Settings, register_tiny: Callable[..., Any]
+) -> None:
+    for _ in range(3):
+        register_tiny("never")
+    keep_two = settings.model_copy(update={"keep_versions": 2})
+    done = Scheduler(keep_two).tick(dt.datetime(2019, 1, 8, 23, 0, tzinfo=dt.UTC))
+    assert done.pruned == {"^GSPC": [1]}
+    with session_scope(settings.resolved_database_url()) as s:
+        assert [r.status for r in versions.list_versions(s, ticker="^GSPC")] == [
+            "ready",
+            "ready",
+            "pruned",
+        ]
 
 
 def test_only_one_scheduler_acts_while_its_lease_runs(settings: Settings) -> None:

@@ -35,7 +35,7 @@ JSON = "application/json"
     "/forecast/{ticker}",
     operation_id="forecast_get",
     response_model=ForecastOut,
-    responses={**ok(FORECAST), **NOT_MODIFIED, **errors(*READ, 404)},
+    responses={**ok(FORECAST), **NOT_MODIFIED, **errors(*READ, 404, 410)},
 )
 async def get_forecast(
     ticker: TickerPath,

@@ -64,16 +64,20 @@ def list_ticker_versions(
     request: Request,
     response: Response,
     _caller: ReadCaller,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Any:
-    """All versions of a ticker's model, newest first, with their aliases.
+    """The versions of a ticker's model, newest first, with their aliases, a page at a time.
 
     Its `ETag` stands until a version is registered or an alias moves (or a bar is written):
     send it back as `If-None-Match` for a 304 with no body.
     """
-    etag = conditional.serving_tag(settings.resolved_database_url(), ticker, "model_versions")
+    etag = conditional.serving_tag(
+        settings.resolved_database_url(), ticker, "model_versions", limit, offset
+    )
     if conditional.fresh(request, etag):
         return conditional.not_modified(etag, settings)
-    rows = versions.list_versions(session, ticker=ticker)
+    rows = versions.list_versions(session, ticker=ticker, limit=limit, offset=offset)
     response.headers.update(conditional.headers(etag, settings))
     return TickerModels(ticker=ticker, versions=[VersionSummary.model_validate(r) for r in rows])
 
@@ -113,7 +117,7 @@ def get_version(
             }
         },
         **NOT_MODIFIED,
-        **errors(*READ, 404),
+        **errors(*READ, 404, 410),
     },
 )
 def get_backtest(
@@ -174,7 +178,10 @@ def get_live_accuracy(
     "/{ticker}/aliases/{alias}",
     operation_id="alias_set",
     response_model=AliasOut,
-    responses={**ok({"ticker": "^GSPC", "alias": "champion", "version": 3}), **errors(*READ, 404)},
+    responses={
+        **ok({"ticker": "^GSPC", "alias": "champion", "version": 3}),
+        **errors(*READ, 404, 410),
+    },
 )
 def put_alias(
     ticker: TickerPath,

@@ -17,7 +17,15 @@ from app.core.errors import InvalidInput, TickercastError
 from app.core.types import Day
 from app.prices import service
 from app.schemas.common import TickerPath
-from app.schemas.prices import BarOut, DeleteOut, ImportOut, PricesOut, RefreshOut
+from app.schemas.prices import (
+    BarOut,
+    BatchRefreshOut,
+    BatchRefreshRequest,
+    DeleteOut,
+    ImportOut,
+    PricesOut,
+    RefreshOut,
+)
 from models.numbers import finite_or_none
 
 router = APIRouter(prefix="/prices", tags=["prices"])
@@ -124,6 +132,64 @@ async def import_prices(
         )
         del body
     return ImportOut.model_validate(summary)
+
+
+@router.post(
+    "/refresh",
+    operation_id="prices_refresh_many",
+    response_model=BatchRefreshOut,
+    responses={
+        **ok(
+            {
+                "count": 2,
+                "failed": 1,
+                "batches": 1,
+                "from_batches": 1,
+                "alone": 1,
+                "results": [
+                    {
+                        "ticker": "^GSPC",
+                        "status": 200,
+                        "refresh": {
+                            "ticker": "^GSPC",
+                            "source": "yfinance",
+                            "fetched": 5,
+                            "added": 1,
+                            "last": "2019-01-02",
+                            "stored_rows": 5032,
+                        },
+                    },
+                    {
+                        "ticker": "NOPE",
+                        "status": 404,
+                        "error": {
+                            "status": 404,
+                            "code": "no_price_data",
+                            "title": "Not Found",
+                            "detail": "Yahoo Finance does not know ticker 'NOPE' (HTTP 404)",
+                            "errors": [],
+                            "request_id": None,
+                        },
+                    },
+                ],
+            }
+        ),
+        **errors(*WRITE, 409),
+    },
+)
+def refresh_many(
+    body: BatchRefreshRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    _caller: Annotated[Caller, Depends(limited("import"))],
+) -> BatchRefreshOut:
+    """Refresh many tickers from the price source: stored ones in batches (one yfinance call
+    per TICKERCAST_REFRESH_BATCH_SIZE tickers), each a batch could not read and each new one
+    alone; one failing ticker fails only its own item."""
+    done = service.refresh_many_now(session, tickers=body.tickers, settings=settings)
+    return BatchRefreshOut.of(
+        done.outcomes, batches=done.batches, from_batches=done.from_batches, alone=done.alone
+    )
 
 
 @router.post(

@@ -252,7 +252,7 @@ export interface paths {
         };
         /**
          * List Ticker Versions
-         * @description All versions of a ticker's model, newest first, with their aliases.
+         * @description The versions of a ticker's model, newest first, with their aliases, a page at a time.
          *
          *     Its `ETag` stands until a version is registered or an alias moves (or a bar is written):
          *     send it back as `If-None-Match` for a 304 with no body.
@@ -383,6 +383,28 @@ export interface paths {
          *     Refused (409) while a job trains on the ticker.
          */
         delete: operations["prices_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/prices/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refresh Many
+         * @description Refresh many tickers from the price source: stored ones in batches (one yfinance call
+         *     per TICKERCAST_REFRESH_BATCH_SIZE tickers), each a batch could not read and each new one
+         *     alone; one failing ticker fails only its own item.
+         */
+        post: operations["prices_refresh_many"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -768,6 +790,74 @@ export interface components {
             adj_close: number | null;
             /** Volume */
             volume: number | null;
+        };
+        /**
+         * BatchRefreshItem
+         * @description One ticker's answer: what its refresh stored, or the error a single refresh would get.
+         */
+        BatchRefreshItem: {
+            /** Ticker */
+            ticker: string;
+            /**
+             * Status
+             * @description 200, or the source's error status (404, 429, 502, 503)
+             */
+            status: number;
+            /** @description Present when status is 200 */
+            refresh?: components["schemas"]["RefreshOut"] | null;
+            /** @description Present when status is not 200 */
+            error?: components["schemas"]["ErrorOut"] | null;
+        };
+        /**
+         * BatchRefreshOut
+         * @description Every ticker's answer in the order asked; one failing ticker fails only its item.
+         */
+        BatchRefreshOut: {
+            /**
+             * Count
+             * @description Items in results: one per distinct ticker asked
+             */
+            count: number;
+            /**
+             * Failed
+             * @description Items whose status is not 200
+             */
+            failed: number;
+            /**
+             * Batches
+             * @description Batch calls made to the source (yf.download with a list)
+             */
+            batches: number;
+            /**
+             * From Batches
+             * @description Tickers read from a batch's answer
+             */
+            from_batches: number;
+            /**
+             * Alone
+             * @description Tickers fetched one by one: not stored yet, or a batch could not read them
+             */
+            alone: number;
+            /** Results */
+            results: components["schemas"]["BatchRefreshItem"][];
+        };
+        /**
+         * BatchRefreshRequest
+         * @description POST /prices/refresh: refresh many tickers from the price source at once.
+         * @example {
+         *       "tickers": [
+         *         "^GSPC",
+         *         "AAPL",
+         *         "NOPE"
+         *       ]
+         *     }
+         */
+        BatchRefreshRequest: {
+            /**
+             * Tickers
+             * @description Ticker symbols, at most 500; each is answered in order
+             */
+            tickers: string[];
         };
         /**
          * BlendMode
@@ -2312,6 +2402,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The version was pruned by retention (TICKERCAST_KEEP_VERSIONS): its row, config, metrics and lineage remain, its weights and backtest windows do not. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request is invalid; `errors` lists every field that is wrong. */
             422: {
                 headers: {
@@ -3043,7 +3142,10 @@ export interface operations {
     };
     model_versions: {
         parameters: {
-            query?: never;
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
             header?: never;
             path: {
                 /** @description Ticker symbol: 1-15 characters of letters, digits and .^=-, e.g. ^GSPC */
@@ -3397,6 +3499,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
             };
+            /** @description The version was pruned by retention (TICKERCAST_KEEP_VERSIONS): its row, config, metrics and lineage remain, its weights and backtest windows do not. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
             /** @description The request is invalid; `errors` lists every field that is wrong. */
             422: {
                 headers: {
@@ -3600,6 +3711,15 @@ export interface operations {
             };
             /** @description The ticker, job, version or alias is unknown; `detail` says what to do. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The version was pruned by retention (TICKERCAST_KEEP_VERSIONS): its row, config, metrics and lineage remain, its weights and backtest windows do not. */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3998,6 +4118,136 @@ export interface operations {
             };
             /** @description The database (or the queue) is busy or unreachable; `Retry-After` says when to retry. */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    prices_refresh_many: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BatchRefreshRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "count": 2,
+                     *       "failed": 1,
+                     *       "batches": 1,
+                     *       "from_batches": 1,
+                     *       "alone": 1,
+                     *       "results": [
+                     *         {
+                     *           "ticker": "^GSPC",
+                     *           "status": 200,
+                     *           "refresh": {
+                     *             "ticker": "^GSPC",
+                     *             "source": "yfinance",
+                     *             "fetched": 5,
+                     *             "added": 1,
+                     *             "last": "2019-01-02",
+                     *             "stored_rows": 5032
+                     *           }
+                     *         },
+                     *         {
+                     *           "ticker": "NOPE",
+                     *           "status": 404,
+                     *           "error": {
+                     *             "status": 404,
+                     *             "code": "no_price_data",
+                     *             "title": "Not Found",
+                     *             "detail": "Yahoo Finance does not know ticker 'NOPE' (HTTP 404)",
+                     *             "errors": []
+                     *           }
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["BatchRefreshOut"];
+                };
+            };
+            /** @description No API key was sent, and this needs one (`WWW-Authenticate` says how). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The API key is not valid, or its scope does not allow this. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request body stopped arriving before it was whole; nothing was stored. */
+            408: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request conflicts with the current state (e.g. the job already finished). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request body is over the route's limit; nothing was stored. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The request is invalid; `errors` lists every field that is wrong. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The database (or the queue) is busy or unreachable; `Retry-After` says when to retry. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description A disk the service writes to is full (`detail` names it); nothing was changed. */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
