@@ -10,7 +10,7 @@ PORT ?= 8000
 export TICKERCAST_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export TICKERCAST_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-fast install migrate sample serve lint bench bench-serve bench-conditional ts-types images image-test clean
+.PHONY: run test test-fast install migrate sample serve lint bench bench-serve bench-conditional bench-reliability ts-types images image-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,13 @@ bench-serve: install
 # A revalidated forecast (304) against a cached one (200): requests/s and bytes (needs wrk).
 bench-conditional: install
 	$(BIN)/python -m bench.conditional
+
+# Issue 19's largest probes at full size against real `tickercast serve` processes: 16 imports
+# of a 2-million-row CSV at once, 1,000 open event streams on SQLite and PostgreSQL (README,
+# Reliability). Minutes of both cores and a few GiB of memory; PostgreSQL at
+# TICKERCAST_TEST_POSTGRES_URL's server. Extra arguments in ARGS: `ARGS="streams --streams 300"`.
+bench-reliability: install
+	$(BIN)/python -m bench.reliability_probes $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
