@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import multiprocessing
 import os
 import shutil
 import signal
@@ -38,7 +39,10 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from multiprocessing.queues import Queue
+from multiprocessing.synchronize import Event, Semaphore
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
@@ -176,53 +180,70 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-@dataclass
-class Watch:
-    """/healthz every `every` seconds and the service's memory every 50 ms, in threads."""
+def _watch(url: str, pid: int, every: float, stop: Event, out: Queue[Any]) -> None:
+    """In a process of its own, so that the clients' threads (16 uploads of 155 MiB) do not
+    delay the probes: /healthz every `every` seconds and the memory of `pid` and its children
+    every 50 ms, until `stop`; then the figures on `out`."""
+    probes: list[float] = []
+    failures: Counter[str] = Counter()
+    peak = rss_mib(children(pid))
+    out.put(peak)  # the baseline, and the sign that probing starts
 
-    service: Service
-    every: float = 0.025  # seconds
-    probes: list[float] = field(default_factory=list)
-    failures: Counter[str] = field(default_factory=Counter)
-    baseline: float = 0.0  # MiB
-    peak: float = 0.0  # MiB
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _threads: list[threading.Thread] = field(default_factory=list)
-
-    def __enter__(self) -> Watch:
-        self.baseline = self.peak = rss_mib(children(self.service.process.pid))
-        self._threads = [threading.Thread(target=f) for f in (self._health, self._memory)]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-
-    def _health(self) -> None:
-        with httpx.Client(base_url=self.service.url, timeout=60) as http:
-            while not self._stop.is_set():
+    def health() -> None:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            while not stop.is_set():
                 began = time.perf_counter()
                 try:
                     status = http.get("/healthz").status_code
                     if status != 200:
-                        self.failures[str(status)] += 1
+                        failures[str(status)] += 1
                 except httpx.HTTPError as exc:
-                    self.failures[type(exc).__name__] += 1
-                self.probes.append(time.perf_counter() - began)
-                self._stop.wait(self.every)
+                    failures[type(exc).__name__] += 1
+                probes.append(time.perf_counter() - began)
+                stop.wait(every)
 
-    def _memory(self) -> None:
-        pids = children(self.service.process.pid)
-        rounds = 0
-        while not self._stop.is_set():
-            rounds += 1
-            if rounds % 20 == 0:  # a replaced worker is a new pid
-                pids = children(self.service.process.pid)
-            self.peak = max(self.peak, rss_mib(pids))
-            self._stop.wait(0.05)
+    prober = threading.Thread(target=health)
+    prober.start()
+    pids = children(pid)
+    rounds = 0
+    while not stop.is_set():
+        rounds += 1
+        if rounds % 20 == 0:  # a replaced worker is a new pid
+            pids = children(pid)
+        peak = max(peak, rss_mib(pids))
+        stop.wait(0.05)
+    prober.join()
+    out.put((probes, dict(failures), peak))
+
+
+@dataclass
+class Watch:
+    """/healthz every `every` seconds and the service's memory (its processes' resident memory,
+    summed) every 50 ms, from another process."""
+
+    service: Service
+    every: float = 0.025  # seconds
+    probes: list[float] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)
+    baseline: float = 0.0  # MiB
+    peak: float = 0.0  # MiB
+
+    def __enter__(self) -> Watch:
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._out: Queue[Any] = context.Queue()
+        self._process = context.Process(
+            target=_watch,
+            args=(self.service.url, self.service.process.pid, self.every, self._stop, self._out),
+        )
+        self._process.start()
+        self.baseline = self._out.get(timeout=120)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.probes, self.failures, self.peak = self._out.get(timeout=120)
+        self._process.join()
 
     def summary(self) -> str:
         p = self.probes
@@ -230,7 +251,7 @@ class Watch:
             f"serve RSS (all its processes) {self.baseline:.0f} MiB before, peak "
             f"{self.peak:.0f} MiB (+{self.peak - self.baseline:.0f} MiB); /healthz {len(p)} "
             f"probes, p50 {quantile(p, 0.5) * 1000:.1f} ms, p99 {quantile(p, 0.99) * 1000:.1f} "
-            f"ms, max {max(p) * 1000:.1f} ms, failures {dict(self.failures) or 'none'}"
+            f"ms, max {max(p) * 1000:.1f} ms, failures {self.failures or 'none'}"
         )
 
 
@@ -345,11 +366,11 @@ def probe_imports(args: argparse.Namespace) -> None:
 # Probe 2: many open event streams on one job.
 
 
-def hold_streams(
-    url: str, count: int, opened: threading.Semaphore, stop: threading.Event, failures: Counter[str]
-) -> None:
-    """`count` event streams read in one event loop until `stop`; `opened` is released once
-    per stream that has its first event."""
+def hold_streams(url: str, count: int, opened: Semaphore, stop: Event, out: Queue[Any]) -> None:
+    """`count` event streams read in one event loop, in a process of its own (the job reads
+    are timed from another), until `stop`; `opened` is released once per stream that has its
+    first event or failed, and the failures go on `out` at the end."""
+    failures: Counter[str] = Counter()
 
     async def one(client: httpx.AsyncClient) -> None:
         try:
@@ -380,6 +401,7 @@ def hold_streams(
             await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(run())
+    out.put(dict(failures))
 
 
 def connections(admin_url: str, name: str) -> int:
@@ -437,12 +459,13 @@ def streams_round(work: Path, args: argparse.Namespace, database_url: str, kind:
         job_id = resp.json()["id"]
         quiet, _ = job_reads(service.url, job_id, 50)
         print(f"  GET /jobs/ID with no stream open: {ms_summary(quiet)}")
-        opened = threading.Semaphore(0)
-        stop = threading.Event()
-        failures: Counter[str] = Counter()
-        holder = threading.Thread(
+        context = multiprocessing.get_context("spawn")
+        opened = context.Semaphore(0)
+        stop = context.Event()
+        out: Queue[Any] = context.Queue()
+        holder = context.Process(
             target=hold_streams,
-            args=(f"{service.url}/jobs/{job_id}/events", args.streams, opened, stop, failures),
+            args=(f"{service.url}/jobs/{job_id}/events", args.streams, opened, stop, out),
         )
         began = time.perf_counter()
         holder.start()
@@ -472,6 +495,7 @@ def streams_round(work: Path, args: argparse.Namespace, database_url: str, kind:
             alive = service.process.poll() is None
         finally:
             stop.set()
+            failures = Counter(out.get(timeout=120))
             holder.join()
         tracebacks = service.errors_in_log()
     print(f"  GET /jobs/ID x{len(latencies)} with the streams open: {ms_summary(latencies)}")
