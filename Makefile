@@ -10,7 +10,7 @@ PORT ?= 8000
 export TICKERCAST_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export TICKERCAST_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-fast install migrate sample serve lint bench bench-serve bench-conditional bench-scale ts-types images image-test clean
+.PHONY: run test test-fast install migrate sample serve lint bench bench-serve bench-conditional bench-scale bench-reliability ts-types images image-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -91,6 +91,13 @@ bench-conditional: install
 # and 40 tiny training jobs through 2 local trainers and 2 RQ workers (TICKERCAST_BENCH_REDIS_URL).
 bench-scale: install
 	$(BIN)/python -m bench.scale
+
+# Issue 19's largest probes at full size against real `tickercast serve` processes: 16 imports
+# of a 2-million-row CSV at once, 1,000 open event streams on SQLite and PostgreSQL (README,
+# Reliability). Minutes of both cores and a few GiB of memory; PostgreSQL at
+# TICKERCAST_TEST_POSTGRES_URL's server. Extra arguments in ARGS: `ARGS="streams --streams 300"`.
+bench-reliability: install
+	$(BIN)/python -m bench.reliability_probes $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tracemalloc
 
 import numpy as np
 import pandas as pd
@@ -190,6 +191,34 @@ def test_more_rows_than_the_limit_are_refused(monkeypatch: pytest.MonkeyPatch) -
         parse_price_csv(HEADER + ROW_1 + ROW_2 + ROW_3)
 
     assert caught.value.line == 4
+
+
+def test_reading_an_upload_costs_its_size_once_not_four_times() -> None:
+    """A 20 MB file refused at its fourth line: io.StringIO copied the decoded text into 4
+    bytes a character first (issue 19's probe, four 155 MiB imports: +3.3 GiB)."""
+    body = (HEADER + ROW_1 + ROW_2 + "not a day,1,1,1,1,1,1\n" + ROW_3 * 250_000).encode()
+    tracemalloc.start()
+    try:
+        with pytest.raises(CsvFormatError) as caught:
+            parse_price_csv(body)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert caught.value.line == 4
+    # The decoded text (one byte a character here), lines read one at a time.
+    assert peak < 1.5 * len(body), f"{peak / 2**20:.0f} MiB for {len(body) / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+def test_every_line_ending_parses_alike_with_lines_counted_alike(ending: str) -> None:
+    text = (HEADER + ROW_1 + "\n" + ROW_2).replace("\n", ending) + "2019-01-02,x,1,1,1,1,1"
+
+    with pytest.raises(CsvFormatError, match="Open 'x'") as caught:
+        parse_price_csv(text)
+
+    assert caught.value.line == 5
+    assert len(parse_price_csv((HEADER + ROW_1 + "\n" + ROW_2).replace("\n", ending))) == 2
 
 
 def test_default_row_limit_is_200k() -> None:
