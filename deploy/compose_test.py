@@ -472,7 +472,7 @@ def compose_steps(compose: Compose, curl: Curl, report: Report) -> None:
                 f"killed {killed}; the job succeeded on {job['worker']} (attempt "
                 f"{job['attempts']}) {took:.0f} s after the kill"
             )
-        elif job["status"] == "failed" and job["error"]:
+        elif job["status"] == "failed" and job["error"] and "\n" not in job["error"]:
             notes.append(f"job failed {took:.0f} s after the kill: {job['error']}")
         else:
             raise Failed(f"job {job['id']} ended {job['status']} without a reason")
@@ -510,7 +510,12 @@ def compose_steps(compose: Compose, curl: Curl, report: Report) -> None:
         job = wait_job(curl, job["id"])
         if job["status"] != "succeeded":
             raise Failed(f"the job running at `stop` ended {job['status']}: {job['error']}")
-        notes.append(f"the job running at stop succeeded after start ({job['worker']})")
+        if job["attempts"] != 1:  # handed back by its worker, not re-queued by the janitor
+            raise Failed(f"the job running at `stop` took {job['attempts']} attempts: {job}")
+        notes.append(
+            f"the job running at stop was handed back and succeeded after start "
+            f"({job['worker']}, attempt 1)"
+        )
         notes.append(check_registry(curl))
 
     with report.step("docker compose down -v") as notes:

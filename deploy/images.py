@@ -1,12 +1,14 @@
 """`make images`: build the Dockerfile's api, worker and local targets as the images
 docker-compose.yml names (tickercast-api, tickercast-worker, tickercast-local).
 
-With Docker where an engine answers. Elsewhere with buildah (vfs storage, chroot isolation) on
+With Docker where an engine answers (BuildKit: a client with buildx, or Debian's 20.10 one).
+Elsewhere with buildah (vfs storage, chroot isolation). With buildah, or with --local-base, on
 a base image built here from Debian's packages, once: the public Python image cannot be pulled
 on these machines. pip inside the build gets this machine's index settings and CA bundle as
-build secrets, so they never land in a layer.
+build secrets, so they never land in a layer. `make image-test` also builds stand-ins for
+compose's PostgreSQL and Redis images here (build_stand_ins, deploy/stand-ins).
 
-    python -m deploy.images [--builder docker|buildah] [--base IMAGE] [TARGET ...]
+    python -m deploy.images [--builder docker|buildah] [--base IMAGE | --local-base] [TARGET ...]
 """
 
 from __future__ import annotations
@@ -152,7 +154,8 @@ def build_base(builder: str, name: str) -> None:
     with tempfile.TemporaryDirectory(prefix="tickercast-base-", dir=BASE_CACHE) as tmp:
         os.link(tar, Path(tmp) / "rootfs.tar")  # the recipe's context, without a copy
         if builder == "docker":
-            run(["docker", "build", "-f", str(BASE_RECIPE), "-t", name, tmp], timeout=1800)
+            argv = ["docker", "build", "-f", str(BASE_RECIPE), "-t", name, tmp]
+            run(argv, timeout=1800, env=build_env())
             return
         run(
             [*BUILDAH, "bud", *ISOLATION, "--format", "docker", "-f", str(BASE_RECIPE)]

@@ -113,7 +113,9 @@ def test_compose_runs_postgres_redis_a_migration_the_api_workers_and_a_scheduler
     assert svc["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     assert svc["migrate"]["restart"] == "no"
     for name in ("api", "worker"):
+        # postgres directly too: stopped before the database, a worker can hand its job back.
         assert svc[name]["depends_on"] == {
+            "postgres": {"condition": "service_healthy"},
             "migrate": {"condition": "service_completed_successfully"},
             "redis": {"condition": "service_healthy"},
         }
@@ -121,7 +123,8 @@ def test_compose_runs_postgres_redis_a_migration_the_api_workers_and_a_scheduler
     # The scheduler runs from the api image that the api service builds: no TensorFlow in it.
     assert svc["scheduler"]["image"] == svc["api"]["image"] and "build" not in svc["scheduler"]
     assert svc["scheduler"]["depends_on"] == {
-        "migrate": {"condition": "service_completed_successfully"}
+        "postgres": {"condition": "service_healthy"},
+        "migrate": {"condition": "service_completed_successfully"},
     }
 
 
