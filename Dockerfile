@@ -1,8 +1,9 @@
-# syntax=docker/dockerfile:1
 # Three targets:
 #   api     the HTTP API: FastAPI and ONNX Runtime, no TensorFlow (a small image)
 #   worker  `tickercast worker`: trains queued jobs from Redis, with TensorFlow (CPU)
 #   local   everything in one image: the single-machine default (SQLite, spawned training)
+# No `# syntax=` line: BuildKit's built-in frontend (Docker 20.10 on) reads `RUN --mount`, and a
+# syntax line would make every build fetch a frontend image from Docker Hub.
 # The base is the pinned public Python image. Any Debian bookworm image with Python 3.11 as
 # `python` and `pip` on PATH will do: `make images` builds one from Debian's packages where the
 # public registry cannot be reached (deploy/debian-base.Containerfile).

@@ -60,15 +60,17 @@ bench: install
 	$(BIN)/python -m bench.run
 
 # The container images, with Docker where an engine answers, else with buildah on a Debian base
-# built here once (deploy/images.py); image-test builds them with buildah, whose images it runs,
-# starts them as docker-compose.yml does and runs the README's curl flow (deploy/image_test.py).
-# Neither uses the virtual environment.
+# built here once (deploy/images.py). image-test brings docker-compose.yml up on a real Docker
+# engine (one that answers, else a dockerd it starts and stops), on local bases and stand-ins
+# for the PostgreSQL and Redis images, and drives it through the published port: the README's
+# curl flow, scaling, a killed worker, restarts, stop, down -v and the local image
+# (deploy/compose_test.py). Where no dockerd can start it falls back to buildah, running the
+# images as compose would (deploy/image_test.py). Neither uses the virtual environment.
 images:
 	$(PYTHON) -m deploy.images
 
 image-test:
-	$(PYTHON) -m deploy.images --builder buildah
-	$(PYTHON) -m deploy.image_test
+	$(PYTHON) -m deploy.compose_test
 
 # The TypeScript client's types (clients/typescript/src/schema.d.ts), generated with the pinned
 # openapi-typescript from the schema the service serves; run it after changing a route (a test

@@ -108,13 +108,17 @@ LOOPBACK = "127.0.0.1"
 def serving_host(asked: str, settings: Settings) -> str:
     """Where to listen: without API keys, on the loopback interface only, whatever was asked."""
     if settings.api_keys:
-        print(f"tickercast: {len(settings.api_keys)} API key(s); listening on {asked}")
+        print(
+            f"tickercast: {len(settings.api_keys)} API key(s); listening on {asked}",
+            file=sys.stderr,
+        )
         return asked
     if asked not in (LOOPBACK, "localhost", "::1"):
         print(
             f"tickercast: no API keys (TICKERCAST_API_KEYS), so anyone who reaches the port "
             f"could train and move aliases: listening on {LOOPBACK} only, not {asked}. "
-            "Set TICKERCAST_API_KEYS to serve other machines."
+            "Set TICKERCAST_API_KEYS to serve other machines.",
+            file=sys.stderr,
         )
     return LOOPBACK
 
@@ -130,15 +134,13 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
     """Refresh prices after each close and retrain stale champions, until stopped."""
     import datetime as dt
-    import logging
     import time
 
+    from app.observability.logs import configure
     from app.scheduling.scheduler import Scheduler
     from app.webhooks.sender import WebhookSender
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
-    )
+    configure(settings)
     scheduler = Scheduler(settings)
     # Webhooks go out from here too (prices.refreshed is this process's own event), beside any
     # API process's loop: the outbox's leases keep each delivery to one sender.

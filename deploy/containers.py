@@ -25,6 +25,8 @@ ISOLATION = ["--isolation", "chroot"]
 # The Debian package of each command these scripts call.
 PACKAGES = {
     "buildah": "buildah",
+    "dockerd": "docker.io",
+    "docker-compose": "docker-compose",
     "debootstrap": "debootstrap",
     "curl": "curl",
     "psql": "postgresql-client",

@@ -1,7 +1,7 @@
-"""`make image-test`: the built images, started as docker-compose.yml starts them, through the
-README's curl flow.
+"""`make image-test` where no Docker engine can run (deploy/compose_test.py falls back to it):
+the built images, started as docker-compose.yml starts them, through the README's curl flow.
 
-No container runtime works on these machines, so each service runs with `buildah run` (chroot
+Without an engine, each service runs with `buildah run` (chroot
 isolation, the host's network) in a container of its own image, as the image's user, in its
 working directory, with its environment, and with compose's command and environment. Only what
 compose's network would provide is this machine's: the hosts `postgres` and `redis` are the

@@ -1,12 +1,14 @@
 """`make images`: build the Dockerfile's api, worker and local targets as the images
 docker-compose.yml names (tickercast-api, tickercast-worker, tickercast-local).
 
-With Docker where an engine answers. Elsewhere with buildah (vfs storage, chroot isolation) on
+With Docker where an engine answers (BuildKit: a client with buildx, or Debian's 20.10 one).
+Elsewhere with buildah (vfs storage, chroot isolation). With buildah, or with --local-base, on
 a base image built here from Debian's packages, once: the public Python image cannot be pulled
 on these machines. pip inside the build gets this machine's index settings and CA bundle as
-build secrets, so they never land in a layer.
+build secrets, so they never land in a layer. `make image-test` also builds stand-ins for
+compose's PostgreSQL and Redis images here (build_stand_ins, deploy/stand-ins).
 
-    python -m deploy.images [--builder docker|buildah] [--base IMAGE] [TARGET ...]
+    python -m deploy.images [--builder docker|buildah] [--base IMAGE | --local-base] [TARGET ...]
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import argparse
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,10 +41,19 @@ from deploy.containers import (
     megabytes,
     run,
 )
+from deploy.engine import build_env
 
 TARGETS = ("api", "worker", "local")
 BUILD_TIMEOUT = 3600  # seconds, per image: a cold worker build downloads TensorFlow
 BASE_RECIPE = REPO / "deploy" / "debian-base.Containerfile"
+BASE_CACHE = REPO / ".cache" / "images"
+STAND_IN_DIR = REPO / "deploy" / "stand-ins"
+# Compose's public PostgreSQL and Redis images, where no registry answers: Debian's own server
+# packages, named as what they are. Service -> (the compose variable naming its image, name).
+STAND_INS = {
+    "postgres": ("POSTGRES_IMAGE", "tickercast-debian-postgres:15"),
+    "redis": ("REDIS_IMAGE", "tickercast-debian-redis:7.0"),
+}
 SUITE = "bookworm"
 # Python 3.11 with venv (for pip), CA certificates for HTTPS, useradd for the Dockerfile.
 BASE_PACKAGES = ("python3.11", "python3-venv", "ca-certificates", "passwd")
@@ -57,10 +67,43 @@ def image_name(target: str) -> str:
     return f"tickercast-{target}"
 
 
-def base_image_name() -> str:
+def base_image_name(builder: str = "buildah") -> str:
     """The Debian base's name, tagged with a digest of its recipe: a changed recipe rebuilds."""
     recipe = BASE_RECIPE.read_bytes() + " ".join((SUITE, *BASE_PACKAGES)).encode()
-    return f"localhost/tickercast-base:{SUITE}-{hashlib.sha256(recipe).hexdigest()[:12]}"
+    name = f"tickercast-base:{SUITE}-{hashlib.sha256(recipe).hexdigest()[:12]}"
+    return name if builder == "docker" else f"localhost/{name}"
+
+
+def docker_has(image: str) -> bool:
+    inspect = ["docker", "image", "inspect", "-f", "{{.Id}}", image]
+    return subprocess.run(inspect, capture_output=True, timeout=60).returncode == 0
+
+
+def debian_base(builder: str) -> str:
+    """The Debian base for `builder`, built here unless present; its name."""
+    base = base_image_name(builder)
+    present = docker_has(base) if builder == "docker" else inspect_image(base) is not None
+    if not present:
+        ensure_commands("debootstrap")
+        print(f"building the Debian base {base} (once)", flush=True)
+        build_base(builder, base)
+    return base
+
+
+def build_stand_ins(base: str) -> dict[str, str]:
+    """The stand-ins for the public PostgreSQL and Redis images (deploy/stand-ins), built with
+    Docker on the Debian base from Debian's packages: compose variable -> image name."""
+    built = {}
+    for service, (variable, name) in STAND_INS.items():
+        print(f"building {name} (a stand-in for compose's {service} image)", flush=True)
+        run(
+            ["docker", "build", "--build-arg", f"BASE_IMAGE={base}", "-t", name]
+            + ["-f", str(STAND_IN_DIR / f"{service}.Dockerfile"), str(STAND_IN_DIR)],
+            timeout=BUILD_TIMEOUT,
+            env=build_env(),
+        )
+        built[variable] = name
+    return built
 
 
 def unmount_below(path: Path) -> None:
@@ -74,9 +117,16 @@ def unmount_below(path: Path) -> None:
             run(["umount", "--lazy", point], timeout=60)
 
 
-def build_base(name: str) -> None:
-    """Debian bookworm with Python 3.11 from deb.debian.org (DEBIAN_MIRROR), as image `name`."""
-    with tempfile.TemporaryDirectory(prefix="tickercast-base-") as tmp:
+def rootfs_tar() -> Path:
+    """Debian bookworm with Python 3.11 from deb.debian.org (DEBIAN_MIRROR), unpacked by
+    debootstrap and packed as a tar, built once and kept in .cache/images (ignored by git and
+    by the build context): every engine's base starts from it."""
+    key = " ".join((SUITE, *BASE_PACKAGES, DEBIAN_MIRROR)).encode()
+    tar = BASE_CACHE / f"debian-{SUITE}-{hashlib.sha256(key).hexdigest()[:12]}.tar"
+    if tar.is_file():
+        return tar
+    BASE_CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tickercast-base-", dir=BASE_CACHE) as tmp:
         rootfs = Path(tmp) / "rootfs"
         include = ",".join(BASE_PACKAGES)
         try:
@@ -92,11 +142,21 @@ def build_base(name: str) -> None:
             for item in (rootfs / cache).glob("*"):
                 if item.is_file():
                     item.unlink()
-        run(
-            ["tar", "-C", str(rootfs), "--numeric-owner", "-cf", f"{tmp}/rootfs.tar", "."],
-            timeout=900,
-        )
-        shutil.rmtree(rootfs)
+        partial = Path(tmp) / "rootfs.tar"
+        run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(partial), "."], timeout=900)
+        partial.rename(tar)
+    return tar
+
+
+def build_base(builder: str, name: str) -> None:
+    """The Dockerfile's base (deploy/debian-base.Containerfile on the Debian root), as `name`."""
+    tar = rootfs_tar()
+    with tempfile.TemporaryDirectory(prefix="tickercast-base-", dir=BASE_CACHE) as tmp:
+        os.link(tar, Path(tmp) / "rootfs.tar")  # the recipe's context, without a copy
+        if builder == "docker":
+            argv = ["docker", "build", "-f", str(BASE_RECIPE), "-t", name, tmp]
+            run(argv, timeout=1800, env=build_env())
+            return
         run(
             [*BUILDAH, "bud", *ISOLATION, "--format", "docker", "-f", str(BASE_RECIPE)]
             + ["-t", name, tmp],
@@ -192,7 +252,7 @@ def build(builder: str, target: str, base: str | None, secrets: list[str]) -> No
     if base:
         args += ["--build-arg", f"BASE_IMAGE={base}"]
     if builder == "docker":
-        run(["docker", "build", *args, str(REPO)], timeout=BUILD_TIMEOUT)
+        run(["docker", "build", *args, str(REPO)], timeout=BUILD_TIMEOUT, env=build_env())
         return
     # No --layers: with vfs every cached step costs a full copy of the image, so a rebuild
     # from cache takes most of the time of a build from nothing, and the cache fills the disk.
@@ -262,6 +322,11 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("BASE_IMAGE") or None,
         help="base image (default: the Dockerfile's with docker, a local Debian one with buildah)",
     )
+    parser.add_argument(
+        "--local-base",
+        action="store_true",
+        help="with docker too, build on the Debian base made here (no registry needed)",
+    )
     args = parser.parse_args(argv)
     unknown = set(args.targets) - set(TARGETS)
     if unknown:
@@ -274,14 +339,10 @@ def main(argv: list[str] | None = None) -> int:
         base = args.base
         if builder == "buildah":
             ensure_commands("buildah")
-            if base is None:
-                base = base_image_name()
-                if inspect_image(base) is None:
-                    ensure_commands("debootstrap")
-                    print(f"building the Debian base {base} (once)", flush=True)
-                    started = time.monotonic()
-                    build_base(base)
-                    timings.append(("base", f"built in {time.monotonic() - started:.0f} s"))
+        if base is None and (builder == "buildah" or args.local_base):
+            started = time.monotonic()
+            base = debian_base(builder)
+            timings.append(("base", f"ready in {time.monotonic() - started:.0f} s"))
         with pip_secrets() as secrets:
             for target in args.targets or TARGETS:
                 started = time.monotonic()

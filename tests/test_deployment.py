@@ -1,12 +1,16 @@
 """The container files, checked without building an image: the compose services and their
 order, health checks, scalable workers, settings that exist and are documented, commands the
 CLI accepts, Dockerfile targets that install what they should, and a compose file that says
-what `make image-test` (deploy/image_test.py) runs from the built images."""
+what `make image-test` runs: on a Docker engine the compose file itself with local stand-ins
+for the public images (deploy/compose_test.py), without one the images as compose would run
+them (deploy/image_test.py)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import subprocess
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -16,9 +20,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from app import healthcheck
 from app.cli import build_parser
 from app.core.config import Settings
-from deploy import image_test, images
+from deploy import compose_test, engine, image_test, images
 
 REPO = Path(__file__).resolve().parents[1]
 INTERPOLATION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::?[-?][^}]*)?\}")
@@ -108,7 +113,9 @@ def test_compose_runs_postgres_redis_a_migration_the_api_workers_and_a_scheduler
     assert svc["migrate"]["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     assert svc["migrate"]["restart"] == "no"
     for name in ("api", "worker"):
+        # postgres directly too: stopped before the database, a worker can hand its job back.
         assert svc[name]["depends_on"] == {
+            "postgres": {"condition": "service_healthy"},
             "migrate": {"condition": "service_completed_successfully"},
             "redis": {"condition": "service_healthy"},
         }
@@ -116,7 +123,8 @@ def test_compose_runs_postgres_redis_a_migration_the_api_workers_and_a_scheduler
     # The scheduler runs from the api image that the api service builds: no TensorFlow in it.
     assert svc["scheduler"]["image"] == svc["api"]["image"] and "build" not in svc["scheduler"]
     assert svc["scheduler"]["depends_on"] == {
-        "migrate": {"condition": "service_completed_successfully"}
+        "postgres": {"condition": "service_healthy"},
+        "migrate": {"condition": "service_completed_successfully"},
     }
 
 
@@ -280,3 +288,102 @@ def test_http_images_check_their_health_on_healthz(target: str) -> None:
 def test_build_context_leaves_out_the_venv_and_secrets() -> None:
     ignored = set((REPO / ".dockerignore").read_text().split())
     assert {".venv", ".env", ".git"} <= ignored
+
+
+def test_compose_takes_its_images_from_variables_defaulting_to_the_public_ones() -> None:
+    # Where no registry answers, `make image-test` names its local stand-ins in .env; a user's
+    # compose file still starts the public images by default, and .env.example says the same.
+    expected = {
+        "postgres": ("POSTGRES_IMAGE", "postgres:16.4-bookworm"),
+        "redis": ("REDIS_IMAGE", "redis:7.4.1-bookworm"),
+    }
+    for service, (variable, default) in expected.items():
+        assert services()[service]["image"] == f"${{{variable}:-{default}}}"
+        assert env_example()[variable] == default
+    base = dockerfile()["base"].source  # the Dockerfile's ARG default
+    for name, spec in services().items():
+        if "build" in spec:
+            assert spec["build"]["args"] == {"BASE_IMAGE": f"${{BASE_IMAGE:-{base}}}"}, name
+    assert env_example()["BASE_IMAGE"] == base
+    assert "name" not in compose(), "docker-compose 1.x refuses a top-level name"
+    assert env_example()["COMPOSE_PROJECT_NAME"] == "tickercast"
+
+
+def test_every_long_running_service_checks_its_health_and_the_python_ones_run_under_init() -> None:
+    for name, spec in services().items():
+        if spec.get("restart") != "no":
+            built = spec.get("build", {}).get("target") or "api"
+            has_check = "healthcheck" in spec or (
+                name != "scheduler" and instructions(built, "HEALTHCHECK")
+            )
+            assert has_check, f"{name} has no health check"
+        if spec.get("command", [""])[0] == "tickercast":
+            # A Python PID 1 ignores SIGTERM it has no handler for, and reaps no horses.
+            assert spec.get("init") is True, name
+    for role in ("worker", "scheduler"):
+        test = services()[role]["healthcheck"]["test"]
+        assert test == ["CMD", "python", "-m", "app.healthcheck", role]
+        assert role in healthcheck.ROLES
+    # A stopped worker hands its job back within seconds; compose waits no longer than this.
+    assert services()["worker"]["stop_grace_period"] == "15s"
+
+
+def test_logs_are_json_in_the_containers() -> None:
+    env = services()["api"]["environment"]
+    assert with_defaults(env["TICKERCAST_LOG_FORMAT"]) == "json"
+    assert env_example()["TICKERCAST_LOG_FORMAT"] == "json"
+
+
+@pytest.mark.parametrize("service", ["postgres", "redis"])
+def test_the_stand_ins_offer_what_compose_uses_of_the_public_images(service: str) -> None:
+    spec = services()[service]
+    variable, name = images.STAND_INS[service]
+    assert spec["image"].startswith(f"${{{variable}:-")
+    recipe = (images.STAND_IN_DIR / f"{service}.Dockerfile").read_text()
+    entrypoint = (images.STAND_IN_DIR / f"{service}-entrypoint.sh").read_text()
+    # The data directory compose mounts its volume on.
+    (volume,) = [v.split(":", 1)[1] for v in spec["volumes"]]
+    assert f"VOLUME {volume}" in recipe
+    if service == "postgres":
+        assert set(spec["environment"]) <= {"POSTGRES_USER", "POSTGRES_DB", "POSTGRES_PASSWORD"}
+        assert all(variable in entrypoint for variable in spec["environment"])
+        assert "pg_isready" in spec["healthcheck"]["test"][1]
+        assert "ENV PATH=/usr/lib/postgresql/15/bin" in recipe  # pg_isready, postgres
+        assert name.endswith(":15")  # named for what it is: Debian bookworm's PostgreSQL 15
+    else:
+        assert spec["command"][0] == "redis-server" and "redis-server" in recipe
+        assert spec["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+        assert "--protected-mode no" in entrypoint  # other containers reach it, as upstream
+
+
+def test_the_image_tests_env_file_is_the_examples_with_what_it_sets_openly(
+    tmp_path: Path,
+) -> None:
+    bases = {"BASE_IMAGE": "tickercast-base:x", "POSTGRES_IMAGE": "p:15", "REDIS_IMAGE": "r:7"}
+    written = compose_test.make_env_file(tmp_path / ".env", port=18000, key="k" * 32, bases=bases)
+    example = env_example()
+    changed = {k for k in written if written[k] != example.get(k)}
+    assert changed == {
+        "POSTGRES_PASSWORD",
+        "TICKERCAST_API_KEYS",
+        "API_PORT",
+        "COMPOSE_PROJECT_NAME",
+        "TICKERCAST_PRICE_SOURCE",
+        *bases,
+        *compose_test.FAST_RECOVERY,
+    }
+    assert {written[k] for k in bases} == set(bases.values())
+    assert written["COMPOSE_PROJECT_NAME"] == compose_test.PROJECT != "tickercast"
+    fields = {f"TICKERCAST_{name.upper()}" for name in Settings.model_fields}
+    assert set(compose_test.FAST_RECOVERY) <= fields
+
+
+def test_the_compose_plugin_shim_answers_dockers_metadata_query(tmp_path: Path) -> None:
+    shim = tmp_path / "docker-compose"
+    shim.write_text(engine.COMPOSE_SHIM)
+    shim.chmod(0o755)
+    done = subprocess.run(
+        [str(shim), "docker-cli-plugin-metadata"], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["SchemaVersion"] == "0.1.0"

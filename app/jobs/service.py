@@ -381,16 +381,26 @@ def finish(
 
 
 def requeue(
-    session: Session, *, job_id: str, reason: str, older_than: dt.datetime | None = None
+    session: Session,
+    *,
+    job_id: str,
+    reason: str,
+    older_than: dt.datetime | None = None,
+    worker: str | None = None,
+    retry: bool = False,
 ) -> bool:
-    """Put a running job whose worker died back in the queue.
+    """Put a running job whose worker died, or gave it back, in the queue again.
 
     With `older_than`, only while its heartbeat is still older than that: of several
-    janitors looking at once, one wins, and a job that beat meanwhile is left alone.
+    janitors looking at once, one wins, and a job that beat meanwhile is left alone. With
+    `worker`, only while that process still holds it. With `retry`, the attempt that ends
+    here does not count towards TICKERCAST_MAX_ATTEMPTS (a worker stopped on purpose).
     """
     query = update(TrainingJob).where(TrainingJob.id == job_id, TrainingJob.status == RUNNING)
     if older_than is not None:
         query = query.where(TrainingJob.heartbeat_at < older_than)
+    if worker is not None:
+        query = query.where(TrainingJob.worker == worker)
     values: dict[str, Any] = {
         "status": QUEUED,
         "pid": None,
@@ -398,6 +408,8 @@ def requeue(
         "message": reason,
         "progress": {},
     }
+    if retry:
+        values["attempts"] = TrainingJob.attempts - 1
     return bool(session.execute(query.values(**values)).rowcount)  # type: ignore[attr-defined]
 
 

@@ -30,7 +30,7 @@ from app.core.errors import TickercastError
 from app.db.engine import session_scope
 from app.jobs import outcomes, runner
 from app.jobs import service as jobs
-from app.jobs.rq_backend import redis_connection, training_queue
+from app.jobs.rq_backend import enqueue, redis_connection, training_queue
 
 log = logging.getLogger("tickercast.worker")
 # The pause before trying Redis again, doubling from the first to the most (seconds).
@@ -64,9 +64,45 @@ class TrainingWorker(Worker):
     # Set by SIGTERM or SIGINT: RQ's own flag is set only when the signal finds it busy.
     stop_asked = False
 
+    # The job a stopping worker gives back, with the name its horse claimed it under:
+    # (job id, host:pid), re-queued by run_worker once RQ is done with it.
+    handing_back: tuple[str, str] | None = None
+
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        """Stop; a job in the middle of training is handed back rather than finished, so that
+        a stop takes seconds (a container's grace period) and loses no job: its horse is
+        killed, and the job re-queued for another worker (or this one, started again)."""
         self.stop_asked = True
+        job_id = self.get_current_job_id() if self.horse_pid else None
+        holder = jobs.process_name(self.horse_pid) if job_id else None
         super().request_stop(signum, frame)
+        if job_id and holder and self.handing_back is None:
+            self.handing_back = (job_id, holder)
+            log.info("worker %s: stopping; handing job %s back", self.name, job_id)
+            self.kill_horse()
+
+    def handle_work_horse_killed(self, job: Job, retpid: Any, ret_val: Any, rusage: Any) -> None:
+        if self.handing_back and self.handing_back[0] == job.id:
+            return  # not a death to record: run_worker re-queues the job
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+
+
+def give_back(settings: Settings, worker: TrainingWorker) -> None:
+    """Re-queue the job a stopping worker killed its horse for, unless it ended meanwhile (a
+    success committed before the kill stands); the attempt does not count."""
+    if worker.handing_back is None:
+        return
+    job_id, holder = worker.handing_back
+    reason = f"Handed back by worker {holder}, which was stopped; queued again."
+    try:
+        with session_scope(settings.resolved_database_url()) as session:
+            back = jobs.requeue(session, job_id=job_id, reason=reason, worker=holder, retry=True)
+        if back:
+            queue = training_queue(settings, worker.connection)
+            enqueue(queue, job_id=job_id, timeout=settings.job_timeout_seconds)
+            log.info("job %s: handed back to the queue", job_id)
+    except Exception:  # the janitor re-queues it once its heartbeat is stale
+        log.exception("job %s: could not hand it back; the janitor will", job_id)
 
 
 def horse_death(
@@ -121,9 +157,9 @@ def make_worker(settings: Settings, *, name: str | None = None) -> TrainingWorke
 
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:
     """Take jobs until stopped (or, with burst, until the queue is empty)."""
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    from app.observability.logs import configure
+
+    configure(settings)
     worked = False
     pause = FIRST_RECONNECT
     while True:
@@ -138,6 +174,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
         try:
             worked = worker.work(burst=burst, logging_level=settings.log_level.upper()) or worked
             if burst or worker.stop_asked:
+                give_back(settings, worker)
                 return worked
             # RQ leaves its loop on any error it does not expect, a Redis outage in the middle
             # of its bookkeeping among them, having logged it.

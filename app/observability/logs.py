@@ -1,4 +1,7 @@
-"""Log records carry the request id; TICKERCAST_LOG_FORMAT=json writes one JSON object a line."""
+"""Log records carry the request id; TICKERCAST_LOG_FORMAT=json writes one JSON object a line.
+
+Records go to stdout, where a container's log collector expects them; notices that are no
+records (the CLI's) and native libraries' output (TensorFlow's) go to stderr."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import contextvars
 import datetime as dt
 import json
 import logging
+import logging.config
 from typing import Any
 
 from app.core.config import Settings
@@ -59,7 +63,7 @@ def log_config(settings: Settings) -> dict[str, Any]:
         "class": "logging.StreamHandler",
         "formatter": "default",
         "filters": ["request_id"],
-        "stream": "ext://sys.stderr",
+        "stream": "ext://sys.stdout",
     }
     return {
         "version": 1,
@@ -74,3 +78,12 @@ def log_config(settings: Settings) -> dict[str, Any]:
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         },
     }
+
+
+def configure(settings: Settings) -> None:
+    """Logging for a process uvicorn does not run (the worker, the scheduler): every logger,
+    RQ's among them (it adds no handler of its own where the root has one), through one
+    handler in TICKERCAST_LOG_FORMAT."""
+    config = log_config(settings)
+    config["root"] = {"handlers": ["default"], "level": settings.log_level.upper()}
+    logging.config.dictConfig(config)

@@ -36,6 +36,8 @@ LONG = {**TINY_REQUEST, "epochs": 1000, "patience": 1000}
 # Short on purpose: a killed worker's job must be noticed within seconds here.
 HEARTBEAT_TIMEOUT = 8  # seconds
 JANITOR_INTERVAL = 1.0  # seconds
+# What `docker compose stop` waits for before it kills (docker-compose.yml's grace period).
+STOP_SECONDS = 15
 
 
 def free_port() -> int:
@@ -249,6 +251,36 @@ def test_cancel_reaches_a_job_running_on_a_worker(
     job = cluster.wait_for(job_id, finished, seconds=60)
     assert job["status"] == "cancelled"
     assert job["progress"]["epoch"] < 1000 and job["model_version"] is None
+
+
+def test_stopped_worker_hands_its_job_back_at_once_and_it_is_not_an_attempt(
+    cluster: Cluster, trained_pair: list[dict[str, Any]]
+) -> None:
+    # SIGTERM in the middle of a job, as `docker compose stop` sends it: the worker kills its
+    # horse, puts the job back on the queue and exits within seconds, and the other worker
+    # trains the job as its first attempt.
+    resp = cluster.http.post("/train", json={"ticker": "GSPC2", **LONG, "seed": 23})
+    job_id = resp.json()["id"]
+    horse, parent = horse_of(cluster.wait_for(job_id, started_epochs))
+    index = next(i for i, w in enumerate(cluster.workers) if w.pid == parent)
+    stopped = cluster.workers[index]
+    began = time.monotonic()
+    stopped.send_signal(signal.SIGTERM)
+    assert stopped.wait(timeout=STOP_SECONDS) == 0, cluster.tails()
+    print(f"the worker stopped {time.monotonic() - began:.1f} s after SIGTERM")
+    assert not Path(f"/proc/{horse}").exists(), "its horse was killed and reaped"
+    job = cluster.wait_for(job_id, lambda j: started_epochs(j) and horse_of(j)[1] != parent)
+    assert job["attempts"] == 1, job
+    assert cluster.http.delete(f"/jobs/{job_id}").status_code == 200
+    assert cluster.wait_for(job_id, finished, seconds=60)["status"] == "cancelled"
+    # A worker in the stopped one's place, for the tests that follow.
+    again = ["worker", "--name", f"e2e-{index}-again"]
+    cluster.workers[index] = spawn(again, cluster.settings, cluster.logs[index + 1])
+    queue = training_queue(cluster.settings, redis_connection(cluster.settings))
+    deadline = time.monotonic() + 60
+    while len(Worker.all(queue=queue)) < 2:
+        assert time.monotonic() < deadline, cluster.tails()
+        time.sleep(0.3)
 
 
 def test_killed_worker_job_is_requeued_once_then_failed_never_stuck_running(
