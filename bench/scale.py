@@ -475,6 +475,60 @@ def profile_cold(universe: Universe, trained: Trained, day: dt.date) -> None:
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
 
 
+SESSIONS = 200  # built per graph to measure what one ONNX session holds
+
+
+def session_memory(trained: Trained) -> list[tuple[str, int, float]]:
+    """Resident memory one ONNX Runtime session adds, for the tiny graph and for the default
+    architecture's (an ensemble of 3 LSTMs [64, 32], lookback 60, trained for one epoch on
+    the sample's last 1,200 closes: memory does not depend on the weights): SESSIONS sessions
+    built and each run once, in this process, the growth of its RSS divided by SESSIONS."""
+    import gc
+
+    import numpy as np
+
+    from models.config import TrainingConfig
+    from models.predictor import OnnxPredictor
+    from models.train import train
+
+    default = train(trained.frame["close"].to_numpy()[-1200:], TrainingConfig(epochs=1))
+    out = []
+    for name, graph in (
+        ("tiny (LSTM [8], lookback 20)", trained.result.onnx_bytes),
+        ("default (3 x LSTM [64, 32], lookback 60)", default.onnx_bytes),
+    ):
+        first = OnnxPredictor(graph)  # what a process pays once per kind of graph
+        window = np.zeros((1, first.lookback or 60, first.inputs or 1), np.float32)
+        first.predict(window)
+        gc.collect()
+        before = rss_mb(os.getpid())
+        kept = []
+        for _ in range(SESSIONS):
+            predictor = OnnxPredictor(graph)
+            predictor.predict(window)
+            kept.append(predictor)
+        gc.collect()
+        out.append((name, len(graph), (rss_mb(os.getpid()) - before) / SESSIONS))
+    return out
+
+
+def session_section(sizes: list[tuple[str, int, float]]) -> list[str]:
+    lines = [
+        "### Memory per ONNX session",
+        "",
+        f"{SESSIONS} sessions of one graph built in one process (one intra-op thread each, as "
+        "the API builds them) and each run once; the process's RSS growth divided by "
+        f"{SESSIONS}. The API keeps `TICKERCAST_ONNX_CACHE_SIZE` of them per process.",
+        "",
+        "| graph | ONNX bytes | MB per session | 1,000 sessions (MB) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, size, per in sizes:
+        lines.append(f"| {name} | {size:,} | {per:.2f} | {per * 1000:,.0f} |")
+    lines.append("")
+    return lines
+
+
 @dataclass
 class Compared:
     """Cold batches of one universe on two API processes, asked in turn: this tree's and
@@ -853,11 +907,13 @@ READING = """### Reading the figures, and what limits the missed targets
   maintenance window) brings it back under the target.
 - "Champion stays at v1" keeps the aliased version 1's blobs beside the latest five on
   purpose: six full versions, so at least 6/5 however the space comes back.
-- `POST /forecasts` cold: an ONNX session per ticker served (`TICKERCAST_ONNX_CACHE_SIZE`
-  sized for the universe) did not make the cold batch faster, so building sessions is not
-  what limits it: each cold ticker reads its version and bars, forecasts and records the
-  forecast for live scoring, one ticker after another on one core. Computing the cold
-  tickers in parallel (the issue's fourth part) is not built.
+- `POST /forecasts` cold: a cold ticker reads its champion (one query for the batch), its
+  bars (one query, no pandas frame) and, past the kept sessions, its ONNX graph to build a
+  session; its live-accuracy record is written with the batch's in one statement. With
+  sessions kept for every ticker served (`TICKERCAST_ONNX_CACHE_SIZE` at least the
+  universe) a cold batch after a new bar builds none. Computing the cold tickers on several
+  threads measured no faster (the work holds the GIL), so it is not done; several processes
+  are not built.
 - A default page of 100 holds ten times the items of the page at 10 tickers; with the same
   page size the listings do not grow with the universe. Before `GET /tickers` took its page
   first (`app/prices/store.py:list_tickers`), it aggregated every ticker's bars for any page:
@@ -885,7 +941,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print, do not write the file")
     parser.add_argument(
         "--only",
-        choices=("retention", "universe", "forecasts", "throughput"),
+        choices=("retention", "universe", "forecasts", "sessions", "throughput"),
         help="one part (the section holds it alone)",
     )
     parser.add_argument("--jobs", type=int, default=JOBS, help="tiny jobs per backend")
@@ -958,6 +1014,8 @@ def main() -> None:
                 *batch_section(default, sized, listings=False),
                 *(compare_section(compared) if compared else []),
             ]
+        if args.only in (None, "sessions"):
+            body += session_section(session_memory(trained))
         if args.only in (None, "throughput"):
             body += throughput_section(throughput(work, trained, args.jobs))
         if args.only in (None, "retention"):
