@@ -15,7 +15,7 @@ from app.api.cached_forecasts import CachedForecasts
 from app.api.concurrency import Turns
 from app.api.errors import install_error_handlers
 from app.api.ratelimit import RateLimiter
-from app.api.router import api_router
+from app.api.router import ROUTERS
 from app.api.routes import webhooks as webhook_routes
 from app.core.config import Settings, get_settings
 from app.forecasting.cache import ForecastCache
@@ -89,7 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         read_timeout=settings.body_read_timeout_seconds,
     )
     install_error_handlers(app)
-    app.include_router(api_router)
+    for router in ROUTERS:
+        app.include_router(router)
     # What receivers are sent, under the schema's `webhooks` (typed in generated clients).
     app.webhooks.include_router(webhook_routes.events)
     observability.install(app, settings)

@@ -151,7 +151,8 @@ class Settings(BaseSettings):
     # is refused with 408 after it, so a slow client cannot hold a request open for ever.
     body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
 
-    # ONNX sessions kept in memory, one per model version.
+    # ONNX sessions kept in memory, one per model version: at least the tickers a process
+    # serves, or their cold forecasts build sessions again (README: sizing the caches).
     onnx_cache_size: int = Field(default=64, ge=1)
     onnx_threads: int = Field(default=1, ge=1)
     # API processes `tickercast serve` starts (--workers overrides); 0: one per core this

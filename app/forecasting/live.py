@@ -8,6 +8,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -22,6 +23,40 @@ from models.intervals import REPORTED_LEVELS
 from models.metrics import VersionMetrics
 
 
+def record_row(
+    *,
+    row: ModelVersion,
+    origin: dt.date,
+    dates: Sequence[dt.date],
+    values: Sequence[float],
+    last_close: float,
+    intervals: dict[str, dict[str, list[float]]],
+) -> dict[str, Any]:
+    """A served forecast as the row that remembers it (written by `record_many`)."""
+    return {
+        "model_version_id": row.id,
+        "origin": origin,
+        "ticker": row.ticker,
+        "dates": [d.isoformat() for d in dates],
+        "values": [float(v) for v in values],
+        "last_close": float(last_close),
+        "intervals": intervals,
+        "created_at": utcnow(),
+    }
+
+
+def record_many(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Remember served forecasts in one statement; a second one of the same version and
+    origin is ignored (a batch of cold tickers writes its records together, not one
+    statement per ticker)."""
+    if not rows:
+        return
+    stmt = upsert_into(session, ForecastRecord).on_conflict_do_nothing(
+        index_elements=["model_version_id", "origin"]
+    )
+    session.execute(stmt, list(rows))
+
+
 def record(
     session: Session,
     *,
@@ -33,17 +68,19 @@ def record(
     intervals: dict[str, dict[str, list[float]]],
 ) -> None:
     """Remember a served forecast; a second one of the same version and origin is ignored."""
-    stmt = upsert_into(session, ForecastRecord).values(
-        model_version_id=row.id,
-        origin=origin,
-        ticker=row.ticker,
-        dates=[d.isoformat() for d in dates],
-        values=[float(v) for v in values],
-        last_close=float(last_close),
-        intervals=intervals,
-        created_at=utcnow(),
+    record_many(
+        session,
+        [
+            record_row(
+                row=row,
+                origin=origin,
+                dates=dates,
+                values=values,
+                last_close=last_close,
+                intervals=intervals,
+            )
+        ],
     )
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["model_version_id", "origin"]))
 
 
 @dataclass(frozen=True)

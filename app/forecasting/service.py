@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from app.registry import versions
 from app.training.gate import PromoteMode
 from models.config import TrainingConfig
 from models.evidence import Evidence
-from models.features import Bars, FeatureScalers, MissingBars
+from models.features import FeatureScalers, MissingBars
 from models.forecasters import Forecaster, NetworkForecaster, from_stored
 from models.intervals import REPORTED_LEVELS, Calibration, forecast_history
 
@@ -116,9 +117,8 @@ def _no_champion(ticker: str, row: ModelVersion) -> str:
 
 
 def _intervals(
-    row: ModelVersion, levels: Sequence[int], prices: np.ndarray, closes: np.ndarray
+    calibration: Calibration, levels: Sequence[int], prices: np.ndarray, closes: np.ndarray
 ) -> list[list[Interval]]:
-    calibration = Calibration.model_validate(row.calibration)
     scale = calibration.scale(closes, np.array([len(closes) - 1]))
     per_point: list[list[Interval]] = [[] for _ in prices]
     for level in levels:
@@ -131,13 +131,16 @@ def _intervals(
 def remember(
     session: Session,
     row: ModelVersion,
+    calibration: Calibration,
     origin: dt.date,
     dates: Sequence[dt.date],
     prices: np.ndarray,
     closes: np.ndarray,
+    records: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Keep the full-horizon forecast with its recorded intervals for live scoring."""
-    per_point = _intervals(row, REPORTED_LEVELS, prices, closes)
+    """Keep the full-horizon forecast with its recorded intervals for live scoring: written
+    now, or added to `records` for the caller to write with the others of its batch."""
+    per_point = _intervals(calibration, REPORTED_LEVELS, prices, closes)
     bounds = {
         str(level): {
             "lower": [p[i].lower for p in per_point],
@@ -145,8 +148,7 @@ def remember(
         }
         for i, level in enumerate(REPORTED_LEVELS)
     }
-    live.record(
-        session,
+    kept = live.record_row(
         row=row,
         origin=origin,
         dates=dates,
@@ -154,18 +156,38 @@ def remember(
         last_close=float(closes[-1]),
         intervals=bounds,
     )
+    if records is None:
+        live.record_many(session, [kept])
+    else:
+        records.append(kept)
 
 
-def forecaster_of(row: ModelVersion, session: Session, cache: PredictorCache) -> Forecaster:
+def forecaster_of(
+    row: ModelVersion,
+    session: Session,
+    cache: PredictorCache,
+    config: TrainingConfig | None = None,
+) -> Forecaster:
     """What a stored version serves: a baseline formula, its network through ONNX Runtime
     (the session loaded once per process), or its blend with drift."""
-    config = TrainingConfig.from_stored(row.config)
+    config = config or TrainingConfig.from_stored(row.config)
 
     def network() -> NetworkForecaster:
         predictor = cache.get(row.id, lambda: versions.onnx_bytes(session, version_id=row.id))
         return NetworkForecaster(config, FeatureScalers.from_dict(row.scalers), predictor.predict)
 
     return from_stored(config, row.metrics, network)
+
+
+def champions(session: Session, tickers: Sequence[str]) -> dict[str, Selection]:
+    """The champion's selection of each of these tickers that has one, in one query (and one
+    for their aliases): what `select_version` picks when no version or alias is named. A
+    ticker without a champion is not in the answer; `select_version` says what it serves."""
+    out: dict[str, Selection] = {}
+    for row in versions.champions_of(session, tickers=tickers):
+        note = _baseline_champion(session, row)
+        out[row.ticker] = Selection(row, versions.CHAMPION, True, note=note)
+    return out
 
 
 def forecast(
@@ -177,9 +199,17 @@ def forecast(
     horizon: int | None = None,
     version: int | None = None,
     alias: str | None = None,
+    selection: Selection | None = None,
+    records: list[dict[str, Any]] | None = None,
 ) -> Forecast:
-    """A multi-step forecast from the stored bars up to the newest one, with intervals."""
-    selection = select_version(session, ticker=ticker, version=version, alias=alias)
+    """A multi-step forecast from the stored bars up to the newest one, with intervals.
+
+    A batch passes what it read for all its tickers at once: `selection` (the champion's,
+    from `champions`), and `records`, where the forecast's live-accuracy record is added for
+    the batch to write together (`live.record_many`) instead of written now.
+    """
+    if selection is None:
+        selection = select_version(session, ticker=ticker, version=version, alias=alias)
     row = selection.row
     versions.require_unpruned(row, use="a forecast")
     config = TrainingConfig.from_stored(row.config)
@@ -190,15 +220,14 @@ def forecast(
             f"{row.version} of {ticker} was trained for (got {steps})."
         )
     calibration = Calibration.model_validate(row.calibration)
-    forecaster = forecaster_of(row, session, cache)
+    forecaster = forecaster_of(row, session, cache, config)
     needed = forecast_history(forecaster.history(), calibration)
-    bars = store.load_bars(session, ticker=ticker, last=needed)
-    if len(bars) < needed:
+    series = store.last_bars(session, ticker=ticker, last=needed)
+    if len(series.close) < needed:
         raise InvalidInput(
-            f"{ticker} has {len(bars)} stored bars; version {row.version} needs the last "
-            f"{needed} (its input window and its intervals' volatility window)."
+            f"{ticker} has {len(series.close)} stored bars; version {row.version} needs the "
+            f"last {needed} (its input window and its intervals' volatility window)."
         )
-    series = Bars.from_frame(bars)
     closes = series.close
     origin = np.array([len(closes) - 1])
     try:
@@ -207,11 +236,12 @@ def forecast(
         raise InvalidInput(
             f"{ticker}: version {row.version} cannot forecast from the stored bars: {exc}."
         ) from exc
-    as_of = bars.index[-1].date()
+    assert series.day is not None
+    as_of: dt.date = series.day[-1].astype(dt.date)
     full_dates = next_sessions(row.calendar, as_of, config.horizon)
-    remember(session, row, as_of, full_dates, full, closes)
+    remember(session, row, calibration, as_of, full_dates, full, closes, records)
     prices, dates = full[:steps], full_dates[:steps]
-    intervals = _intervals(row, sorted(set(levels)), prices, closes)
+    intervals = _intervals(calibration, sorted(set(levels)), prices, closes)
     evidence = Evidence.read(row.metrics, version=row.version)
     return Forecast(
         ticker=ticker,

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.core.errors import TickercastError
 from app.db import disk, serving_state
 from app.db.engine import get_engine, session_scope
-from app.forecasting import service
+from app.forecasting import live, service
 from app.forecasting.cache import Answer, ForecastCache, ForecastRequest, Refusal
 from app.forecasting.predictors import PredictorCache
 from app.schemas.accuracy import Accuracy
@@ -55,7 +56,13 @@ def render(fc: service.Forecast) -> bytes:
     return ForecastOut.__pydantic_serializer__.to_json(forecast_out(fc))
 
 
-def _compute(session: Session, request: ForecastRequest, predictors: PredictorCache) -> Answer:
+def _compute(
+    session: Session,
+    request: ForecastRequest,
+    predictors: PredictorCache,
+    selection: service.Selection | None = None,
+    records: list[dict[str, Any]] | None = None,
+) -> Answer:
     try:
         fc = service.forecast(
             session,
@@ -65,6 +72,8 @@ def _compute(session: Session, request: ForecastRequest, predictors: PredictorCa
             horizon=request.horizon,
             version=request.version,
             alias=request.alias,
+            selection=selection,
+            records=records,
         )
     except TickercastError as exc:
         if exc.status >= 500:  # a passing condition: never kept
@@ -78,14 +87,27 @@ def _compute_all(
 ) -> list[Answer]:
     """The answers, in one session whose commit records the forecasts for live accuracy.
 
+    What every request reads alike is read once for all of them: the champions of those that
+    name no version or alias (one query, not one per ticker), and their live-accuracy records
+    are written in one statement at the end (BENCHMARKS.md, Scale: a cold batch of 500).
+
     A read must not fail because its record cannot be written: on a full disk the answers are
     served unrecorded (app/db/disk.py), and /readyz already says writes fail.
     """
     answers: list[Answer] = []
     try:
         with session_scope(database_url) as session:
+            plain = [r.ticker for r in requests if r.version is None and r.alias is None]
+            chosen = service.champions(session, plain) if len(plain) > 1 else {}
+            records: list[dict[str, Any]] = []
             for request in requests:
-                answers.append(_compute(session, request, predictors))
+                selection = (
+                    chosen.get(request.ticker)
+                    if request.version is None and request.alias is None
+                    else None
+                )
+                answers.append(_compute(session, request, predictors, selection, records))
+            live.record_many(session, records)
     except Exception as exc:
         if len(answers) < len(requests) or not disk.is_disk_full(exc):
             raise

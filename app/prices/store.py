@@ -15,6 +15,7 @@ from app.db import serving_state
 from app.db.engine import take_write_turn, upsert_into
 from app.db.tables import PriceBar, TickerInfo, utcnow
 from app.prices.csv_format import PRICE_COLUMNS
+from models.features import Bars
 from models.numbers import finite_or_none
 
 # Rows per executemany: bounds the parameters held at once.
@@ -122,6 +123,39 @@ def load_bars(
     frame["date"] = pd.to_datetime(frame["date"])
     frame = frame.set_index("date").sort_index()
     return frame.astype(float)
+
+
+def last_bars(session: Session, *, ticker: str, last: int) -> Bars:
+    """The newest `last` stored bars (not quarantined), oldest first, as the arrays a forecast
+    reads: what `Bars.from_frame(load_bars(..., last=last))` gives, without the frame.
+
+    A cold forecast runs it once per ticker; building the pandas frame cost more than the query
+    (BENCHMARKS.md, Scale), so the rows go straight into arrays. A missing value is NaN, as
+    the frame's float cast makes it.
+    """
+    query = (
+        select(
+            PriceBar.day,
+            PriceBar.open,
+            PriceBar.high,
+            PriceBar.low,
+            PriceBar.close,
+            PriceBar.volume,
+        )
+        .where(PriceBar.ticker == ticker, PriceBar.quarantined.is_(False))
+        .order_by(PriceBar.day.desc())
+        .limit(last)
+    )
+    rows = session.execute(query).all()[::-1]
+    values = np.array([row[1:] for row in rows], dtype=np.float64).reshape(len(rows), 5)
+    return Bars(
+        open=values[:, 0],
+        high=values[:, 1],
+        low=values[:, 2],
+        close=values[:, 3],
+        volume=values[:, 4],
+        day=np.array([row[0] for row in rows], dtype="datetime64[D]"),
+    )
 
 
 def neighbour_closes(session: Session, *, ticker: str, first: dt.date, last: dt.date) -> pd.Series:

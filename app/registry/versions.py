@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -281,6 +282,20 @@ def champions(session: Session) -> list[ModelVersion]:
             .order_by(ModelVersion.ticker)
         )
     )
+
+
+def champions_of(session: Session, *, tickers: Sequence[str]) -> list[ModelVersion]:
+    """The champion version of each of these tickers that has one (without blobs), read in
+    one query per 500 tickers (a bound on the statement's parameters)."""
+    wanted = list(dict.fromkeys(tickers))
+    out: list[ModelVersion] = []
+    for start in range(0, len(wanted), 500):
+        out += session.scalars(
+            select(ModelVersion)
+            .join(ModelAlias, ModelAlias.model_version_id == ModelVersion.id)
+            .where(ModelAlias.alias == CHAMPION, ModelAlias.ticker.in_(wanted[start : start + 500]))
+        )
+    return out
 
 
 def aliases_by_version(session: Session, *, ticker: str) -> dict[int, list[str]]:
