@@ -16,6 +16,8 @@ from app.core.errors import TickercastError
 # service's keep-alive comments (15 s), so a silent minute means the connection is gone.
 TIMEOUT = 30.0
 STREAM_READ_TIMEOUT = 60.0
+# Items asked for per page when a command lists everything (the routes allow up to 1,000).
+PAGE = 500
 # Times an event stream is opened again after the connection dropped (a service restart).
 STREAM_RECONNECTS = 5
 
@@ -115,11 +117,24 @@ class ServiceClient:
             params["ticker"] = ticker
         return self.call("GET", "/jobs", params=params)  # type: ignore[no-any-return]
 
+    def pages(self, path: str, key: str | None = None) -> list[dict[str, Any]]:
+        """Every item of a paged listing (`limit`/`offset`), read a page at a time until a page
+        comes back short; `key` names the list in an object answer."""
+        items: list[dict[str, Any]] = []
+        while True:
+            body = self.call("GET", path, params={"limit": PAGE, "offset": len(items)})
+            page = body[key] if key else body
+            items.extend(page)
+            if len(page) < PAGE:
+                return items
+
     def models(self) -> list[dict[str, Any]]:
-        return self.call("GET", "/models")  # type: ignore[no-any-return]
+        """The latest version of every ticker, however many pages they take."""
+        return self.pages("/models")
 
     def ticker_models(self, ticker: str) -> dict[str, Any]:
-        return self.call("GET", f"/models/{segment(ticker)}")  # type: ignore[no-any-return]
+        """Every version of one ticker, however many pages they take."""
+        return {"ticker": ticker, "versions": self.pages(f"/models/{segment(ticker)}", "versions")}
 
     def version(self, ticker: str, version: int) -> dict[str, Any]:
         path = f"/models/{segment(ticker)}/versions/{version}"

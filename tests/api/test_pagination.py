@@ -88,3 +88,32 @@ def test_every_listing_pages(
     assert len(set(pages(paged_client, "/webhooks", lambda w: w["id"]))) == 5
     # GET /webhooks/{id}/deliveries pages the same way: tests/webhooks/test_webhooks.py::
     # test_deliveries_are_listed_newest_first_a_page_at_a_time.
+
+
+def test_the_command_line_client_reads_every_page(
+    paged_client: TestClient,
+    session: Session,
+    sample_frame: pd.DataFrame,
+    tiny_result: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`tickercast models` and `tickercast models TICKER` list everything, not the first page:
+    the client asks page after page until one comes back short (pages of 2 here)."""
+    from app.client import http
+
+    prices = Prices(sample_frame, "XNYS", None)
+    spec = TrainingSpec.from_dict(TINY_REQUEST)
+    for ticker in TICKERS:
+        store.ensure_ticker(session, ticker=ticker, calendar="XNYS", source="csv")
+        new = build_version(ticker, spec, prices, tiny_result, job_id=None)
+        for _ in range(4 if ticker == "PA" else 1):
+            versions.register_version(session, new=new)
+    session.commit()
+
+    monkeypatch.setattr(http, "PAGE", 2)
+    client = http.ServiceClient("http://testserver")
+    client.http = paged_client  # the real app, in process
+    assert [m["ticker"] for m in client.models()] == TICKERS  # pages of 2, 2 and 1
+    # Two whole pages: the empty third one ends it.
+    assert [v["version"] for v in client.ticker_models("PA")["versions"]] == [4, 3, 2, 1]
+    assert [v["version"] for v in client.ticker_models("PB")["versions"]] == [1]
