@@ -41,7 +41,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from deploy import images
+from deploy import image_test, images
 from deploy.containers import REPO, Failed, ensure_commands, megabytes, run
 from deploy.engine import Engine, NoEngine, engine
 from deploy.image_test import NEXT_NYSE_SESSIONS, TRAIN_REQUEST, Curl, free_port, read_env_file
@@ -66,16 +66,8 @@ LONG_REQUEST = {**TRAIN_REQUEST, "epochs": 20, "patience": 20}
 SCALED_TICKERS = ("AAA", "BBB", "CCC")
 
 
-class Report:
+class Report(image_test.Report):
     """Each step's time and what it showed, printed at the end."""
-
-    def __init__(self) -> None:
-        self.began = time.monotonic()
-        self.lines: list[str] = []
-
-    def add(self, line: str) -> None:
-        print(f"ok: {line}", flush=True)
-        self.lines.append(line)
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[list[str]]:
