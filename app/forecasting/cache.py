@@ -54,10 +54,15 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Answer:
-    """A computed answer: the forecast's JSON, or the refusal a caller must hear again."""
+    """A computed answer: the forecast's JSON, or the refusal a caller must hear again.
+
+    `keep` is False for a refusal that must not be kept under the serving token, because what
+    it is about can be repaired without a new token (a corrupted blob, app/registry/versions.py).
+    """
 
     body: bytes | None = None
     refusal: Refusal | None = None
+    keep: bool = True
 
 
 class ForecastCache:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.core.errors import TickercastError
+from app.core.errors import ModelCorrupted, TickercastError
 from app.db import disk, serving_state
 from app.db.engine import get_engine, session_scope
 from app.forecasting import live, service
@@ -75,6 +75,9 @@ def _compute(
             selection=selection,
             records=records,
         )
+    except ModelCorrupted as exc:
+        # This ticker's answer only: a batch still serves the others. Never kept.
+        return Answer(refusal=Refusal.of(exc), keep=False)
     except TickercastError as exc:
         if exc.status >= 500:  # a passing condition: never kept
             raise
@@ -132,7 +135,8 @@ def forecast_json(
     answer = cache.get(request, token)
     if answer is None:
         (answer,) = _compute_all(database_url, [request], predictors)
-        cache.put(request, token, answer)
+        if answer.keep:
+            cache.put(request, token, answer)
     if answer.refusal is not None:
         raise answer.refusal.error()
     assert answer.body is not None
@@ -171,7 +175,8 @@ def forecast_batch_json(
         for request, answer in zip(
             missing, _compute_all(database_url, missing, predictors), strict=True
         ):
-            cache.put(request, tokens[request.ticker], answer)
+            if answer.keep:
+                cache.put(request, tokens[request.ticker], answer)
             answers[request.ticker] = answer
     items = []
     failed = 0

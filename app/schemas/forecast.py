@@ -110,7 +110,7 @@ class ForecastBatchItem(BaseModel):
     """One ticker's answer: its forecast, or the error a single request would have got."""
 
     ticker: str
-    status: int = Field(description="200, or the error's HTTP status (404, 422)")
+    status: int = Field(description="200, or the error's HTTP status (404, 422, 500)")
     forecast: ForecastOut | None = Field(None, description="Present when status is 200")
     error: ErrorOut | None = Field(None, description="Present when status is not 200")
 

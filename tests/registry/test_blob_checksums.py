@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -21,7 +22,11 @@ from app.core.errors import ModelCorrupted
 from app.db import migrate
 from app.db.engine import session_scope
 from app.main import create_app
+from app.prices import store
 from app.registry import versions
+from app.training.pipeline import Prices, build_version
+from app.training.spec import TrainingSpec
+from tests.conftest import TINY_REQUEST
 from tests.registry.test_versions import new_version
 
 
@@ -74,17 +79,30 @@ def test_a_damaged_keras_model_stops_a_warm_start_naming_the_version(
 def test_flipped_bits_in_the_onnx_graph_make_the_forecast_a_clear_error_and_verify_names_it(
     settings: Settings,
     register_tiny: Callable[..., Any],
+    session: Session,
+    sample_frame: pd.DataFrame,
+    tiny_result: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     row, _ = register_tiny(promote="always")
     version = row.version
-    assert verify(settings, capsys) == (0, ["checked 2 blob(s): all match their SHA-256"])
+    # A second ticker whose model is whole, asked for in the same batch.
+    store.ensure_ticker(session, ticker="WHOLE", calendar="XNYS", source="csv")
+    store.upsert_bars(session, ticker="WHOLE", frame=sample_frame)
+    spec = TrainingSpec.from_dict({**TINY_REQUEST, "promote": "always"})
+    prices = Prices(sample_frame, "XNYS", None)
+    versions.register_version(
+        session, new=build_version("WHOLE", spec, prices, tiny_result, job_id=None)
+    )
+    session.commit()
+    assert verify(settings, capsys) == (0, ["checked 4 blob(s): all match their SHA-256"])
     flip_bits(
         settings.resolved_database_url(), ticker="^GSPC", version=version, column="onnx_model"
     )
     with TestClient(create_app(settings)) as client:
         resp = client.get("/forecast/^GSPC", headers={"X-Request-ID": "corrupt-blob-1"})
-        batch = client.post("/forecasts", json={"tickers": ["^GSPC"]})
+        batch = client.post("/forecasts", json={"tickers": ["^GSPC", "WHOLE"]})
+        again = client.post("/forecasts", json={"tickers": ["^GSPC", "WHOLE"]})
     assert resp.status_code == 500, resp.text
     assert resp.headers["x-request-id"] == "corrupt-blob-1"
     body = resp.json()
@@ -92,15 +110,22 @@ def test_flipped_bits_in_the_onnx_graph_make_the_forecast_a_clear_error_and_veri
     assert f"Model version {version} of '^GSPC' is corrupted" in body["detail"]
     assert "ONNX graph" in body["detail"] and "SHA-256" in body["detail"]
     assert "points" not in body
-    # A batch names the same damage for its ticker, and serves no numbers for it.
-    assert batch.status_code == 500, batch.text
-    assert batch.json()["code"] == "model_corrupted"
+    # A batch names the same damage for that ticker alone, serves no numbers for it, and
+    # still serves the whole one; the damage is not kept as an answer (asked again: the same).
+    for answer in (batch, again):
+        assert answer.status_code == 200, answer.text
+        damaged, whole = answer.json()["results"]
+        assert (damaged["status"], damaged["forecast"]) == (500, None)
+        assert damaged["error"]["code"] == "model_corrupted"
+        assert f"Model version {version} of '^GSPC' is corrupted" in damaged["error"]["detail"]
+        assert whole["status"] == 200 and len(whole["forecast"]["points"]) == 5
+        assert answer.json()["failed"] == 1
     code, lines = verify(settings, capsys)
     assert code == 1
     assert len(lines) == 2
     assert lines[0].startswith(f"^GSPC version {version}: its ONNX graph (")
     assert "does not match the SHA-256 recorded at registration" in lines[0]
-    assert lines[1] == "checked 2 blob(s): 1 damaged"
+    assert lines[1] == "checked 4 blob(s): 1 damaged"
 
 
 def test_migration_0011_records_the_hash_of_every_stored_blob(empty_database_url: str) -> None:

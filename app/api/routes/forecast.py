@@ -96,7 +96,8 @@ async def post_forecasts(
 
     Every ticker gets the answer `GET /forecast/{ticker}?horizon=&level=` would give it, in
     the order asked: its forecast, or its error inline (`status` 404 for an unknown ticker
-    or one without a version, 422 for a horizon longer than its version's), so one bad
+    or one without a version, 422 for a horizon longer than its version's, 500
+    `model_corrupted` for one whose stored graph no longer matches its SHA-256), so one bad
     ticker fails only its own item. More tickers than the limit is a 422 naming `tickers`.
     """
     state = http.app.state

@@ -85,7 +85,8 @@ export interface paths {
          *
          *     Every ticker gets the answer `GET /forecast/{ticker}?horizon=&level=` would give it, in
          *     the order asked: its forecast, or its error inline (`status` 404 for an unknown ticker
-         *     or one without a version, 422 for a horizon longer than its version's), so one bad
+         *     or one without a version, 422 for a horizon longer than its version's, 500
+         *     `model_corrupted` for one whose stored graph no longer matches its SHA-256), so one bad
          *     ticker fails only its own item. More tickers than the limit is a 422 naming `tickers`.
          */
         post: operations["forecast_batch"];
@@ -1078,7 +1079,7 @@ export interface components {
             ticker: string;
             /**
              * Status
-             * @description 200, or the error's HTTP status (404, 422)
+             * @description 200, or the error's HTTP status (404, 422, 500)
              */
             status: number;
             /** @description Present when status is 200 */
